@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestInsecureSet(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Insecure
+		str  string
+	}{
+		{"none", 0, "none"},
+		{"image", InsecureImage, "image"},
+		{"image,tls", InsecureImage | InsecureTLS, "image,tls"},
+		{"all-fetch", InsecureAllFetch, "image,tls,http,pubkey"},
+		{"all-run", InsecureAllRun, "capabilities,paths,seccomp"},
+		{"all", InsecureAll, "image,tls,ondisk,http,pubkey,capabilities,paths,seccomp"},
+		{"ondisk", InsecureOnDisk, "ondisk"},
+		{" HTTP , pubkey", InsecureHTTP | InsecurePubKey, "http,pubkey"},
+	} {
+		var i Insecure
+		if err := i.Set(tc.in); err != nil {
+			t.Fatalf("Set(%q): %v", tc.in, err)
+		}
+		if i != tc.want || i.String() != tc.str {
+			t.Errorf("Set(%q) = %v (%s), want %v (%s)", tc.in, i, i.String(), tc.want, tc.str)
+		}
+	}
+	var i Insecure
+	if err := i.Set("image,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("unknown option accepted: %v", err)
+	}
+	// Repeated flags accumulate.
+	i = 0
+	_ = i.Set("image")
+	_ = i.Set("seccomp")
+	if !i.Has(InsecureImage|InsecureSeccomp) || i.Has(InsecureTLS) {
+		t.Errorf("accumulate: %s", i)
+	}
+}
+
+func runCmd(c *Command, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Run(c, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRunErrorsAndExitCodes(t *testing.T) {
+	var got []string
+	var flag string
+	c := &Command{
+		Name:  "demo",
+		Usage: "ARG",
+		Flags: func(fs *pflag.FlagSet) { fs.StringVar(&flag, "thing", "", "a thing") },
+		Run: func(env *Env, args []string) error {
+			got = args
+			switch {
+			case len(args) == 0:
+				return Usagef("demo needs an argument")
+			case args[0] == "fail":
+				return fmt.Errorf("doing %s: %w", args[0], errors.New("it broke"))
+			case args[0] == "exit3":
+				return &ExitError{Code: 3}
+			}
+			fmt.Fprintln(env.Stdout, "dir="+env.Globals.Dir, "thing="+flag)
+			return nil
+		},
+	}
+	code, out, _ := runCmd(c, "x", "--thing=t", "--dir=/tmp/d")
+	if code != 0 || out != "dir=/tmp/d thing=t\n" || len(got) != 1 {
+		t.Errorf("interspersed flags: %d %q %v", code, out, got)
+	}
+	code, _, errs := runCmd(c, "fail")
+	if code != ExitFailure || errs != "rkt: doing fail: it broke\n" {
+		t.Errorf("error: %d %q", code, errs)
+	}
+	code, _, errs = runCmd(c)
+	if code != ExitFailure || !strings.Contains(errs, "Usage: rkt demo ARG") {
+		t.Errorf("usage error: %d %q", code, errs)
+	}
+	if code, _, errs = runCmd(c, "exit3"); code != 3 || errs != "" {
+		t.Errorf("ExitError: %d %q", code, errs)
+	}
+	if code, _, errs = runCmd(c, "--nope"); code != ExitFailure || !strings.Contains(errs, "unknown flag: --nope") {
+		t.Errorf("bad flag: %d %q", code, errs)
+	}
+	code, out, _ = runCmd(c, "--help")
+	if code != 0 || !strings.Contains(out, "--thing") || !strings.Contains(out, "GLOBAL OPTIONS:") || strings.Contains(out, "memprofile") {
+		t.Errorf("help: %d\n%s", code, out)
+	}
+	// The command's own flags are under OPTIONS, the global ones only under GLOBAL OPTIONS.
+	opts := out[strings.Index(out, "OPTIONS:"):strings.Index(out, "GLOBAL OPTIONS:")]
+	if strings.Contains(opts, "--dir") {
+		t.Errorf("global flag listed among the command's options:\n%s", out)
+	}
+}
+
+func TestStopAtFirstArg(t *testing.T) {
+	var got []string
+	c := &Command{Name: "run", StopAtFirstArg: true, Run: func(_ *Env, args []string) error { got = args; return nil }}
+	if code, _, errs := runCmd(c, "--debug", "img", "--name=x", "--", "a"); code != 0 {
+		t.Fatalf("%d %s", code, errs)
+	}
+	if strings.Join(got, " ") != "img --name=x -- a" {
+		t.Errorf("args after the first image must be left alone: %q", got)
+	}
+}
+
+func TestNotImplemented(t *testing.T) {
+	code, out, errs := runCmd(NotImplemented("fetch", "fetch images"), "--pull-policy=new", "x")
+	if code != ExitFailure || out != "" || errs != "rkt: fetch is not implemented yet\n" {
+		t.Errorf("%d %q %q", code, out, errs)
+	}
+}
+
+func TestDataDirPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	var root string
+	c := &Command{Name: "d", Run: func(env *Env, _ []string) error {
+		r, err := env.DataDir()
+		root = r.Path()
+		return err
+	}}
+	if code, _, errs := runCmd(c, "--system-config=/nonexistent", "--local-config="+dir); code != 0 || root != "/var/lib/rkt" {
+		t.Errorf("default: %d %s %s", code, root, errs)
+	}
+	if code, _, _ := runCmd(c, "--dir=rel"); code != 0 || !strings.HasPrefix(root, "/") {
+		t.Errorf("--dir is not made absolute: %s", root)
+	}
+	if code, _, errs := runCmd(c, "--dir="); code != ExitFailure || !strings.Contains(errs, "cannot be empty") {
+		t.Errorf("empty --dir accepted: %d %s", code, errs)
+	}
+}

@@ -1,0 +1,112 @@
+package harness
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// state is what the leak check compares before and after the tests.
+type state map[string]bool
+
+// snapshot lists the host resources a test could leak. Only what is new
+// after the run counts, so resources the machine already had are ignored.
+func snapshot() state {
+	s := state{}
+	for _, m := range mountsUnder(tmpRoot) {
+		s["mount "+m] = true
+	}
+	if ents, err := os.ReadDir("/var/run/netns"); err == nil {
+		for _, e := range ents {
+			s["netns "+e.Name()] = true
+		}
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 1 {
+				s["veth "+strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":")] = true
+			}
+		}
+	}
+	for _, c := range rktCgroups() {
+		s["cgroup "+c] = true
+	}
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		if out, err := exec.Command(tool).Output(); err == nil {
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(l, ":") {
+					s[tool+" chain "+strings.Fields(l)[0][1:]] = true
+				}
+			}
+		}
+	}
+	return s
+}
+
+func (before state) leaked(after state) []string {
+	var out []string
+	for k := range after {
+		if !before[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mountsUnder lists mount points at or below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if dir != "" && (mp == dir || strings.HasPrefix(mp, dir+"/")) {
+			out = append(out, mp)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	return out
+}
+
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// unmountUnder detaches every mount below dir so a failed test cannot
+// keep its directory (or the next test) hostage.
+func unmountUnder(dir string) {
+	for _, mp := range mountsUnder(dir) {
+		_ = unix.Unmount(mp, unix.MNT_DETACH)
+	}
+}
+
+// rktCgroups finds cgroups named after rkt pods on v1 and v2 hierarchies.
+func rktCgroups() []string {
+	var out []string
+	for _, pat := range []string{
+		"/sys/fs/cgroup/*/machine.slice/machine-rkt*",
+		"/sys/fs/cgroup/machine.slice/machine-rkt*",
+		"/sys/fs/cgroup/unified/machine.slice/machine-rkt*",
+		"/sys/fs/cgroup/*/rkt-*",
+		"/sys/fs/cgroup/rkt-*",
+	} {
+		m, _ := filepath.Glob(pat)
+		out = append(out, m...)
+	}
+	return out
+}
