@@ -38,11 +38,6 @@ var (
 	}
 )
 
-type goPackage struct {
-	path string
-	deps []string
-}
-
 // listPackages runs `go list` once over the module.
 func listPackages(t *testing.T, format string, patterns ...string) []string {
 	t.Helper()

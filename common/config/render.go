@@ -93,7 +93,7 @@ func (c *Config) Render(pretty bool) ([]byte, error) {
 			RktVersion:  version1,
 			RktKind:     kindDockerAuth,
 			Registries:  []string{r},
-			Credentials: basicCredentials{User: a.User, Password: a.Password},
+			Credentials: basicCredentials(a),
 		})
 	}
 	out.Stage0 = append(out.Stage0,
