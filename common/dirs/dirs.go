@@ -57,6 +57,25 @@ func (r Root) PodsIn(place string) string { return filepath.Join(r.dir, "pods", 
 // CAS returns the image store root.
 func (r Root) CAS() string { return filepath.Join(r.dir, "cas") }
 
+// Images returns the directory holding one directory per stored image.
+func (r Root) Images() string { return filepath.Join(r.dir, "cas", "images") }
+
+// Remotes returns the directory of per-URL download records.
+func (r Root) Remotes() string { return filepath.Join(r.dir, "cas", "remotes") }
+
+// ImageLocks returns the directory of per-image key locks.
+func (r Root) ImageLocks() string { return filepath.Join(r.dir, "cas", "imagelocks") }
+
+// CASTmp returns the store's scratch directory: downloads and imports in
+// progress, renamed into place when complete. Group rkt may write it.
+func (r Root) CASTmp() string { return filepath.Join(r.dir, "cas", "tmp") }
+
+// Trees returns the tree store: rendered image trees.
+func (r Root) Trees() string { return filepath.Join(r.dir, "cas", "tree") }
+
+// TreeLocks returns the directory of per-tree key locks.
+func (r Root) TreeLocks() string { return filepath.Join(r.dir, "cas", "treestorelocks") }
+
 // Tmp returns scratch space on the data dir's filesystem, for atomic renames.
 func (r Root) Tmp() string { return filepath.Join(r.dir, "tmp") }
 
@@ -83,8 +102,8 @@ var Layout = []Entry{
 	{"tmp", 0o750 | os.ModeSetgid},
 	{"locks", 0o750 | os.ModeSetgid},
 	{"cas", 0o770 | os.ModeSetgid},
-	{"cas/blob", 0o770 | os.ModeSetgid},
-	{"cas/info", 0o770 | os.ModeSetgid},
+	{"cas/images", 0o770 | os.ModeSetgid},
+	{"cas/remotes", 0o770 | os.ModeSetgid},
 	{"cas/imagelocks", 0o770 | os.ModeSetgid},
 	{"cas/tmp", 0o770 | os.ModeSetgid},
 	{"cas/tree", 0o700 | os.ModeSetgid},

@@ -1,0 +1,71 @@
+# shellcheck shell=bash disable=SC2034 # DESCRIPTION etc. are read by scripts/bench
+# start: start a container running /bin/true from the busybox rootfs.
+# Each row is one whole start-run-exit-teardown of a container; the image
+# is already in place (bundle, rootfs copy, loaded image, ACI on disk).
+
+DESCRIPTION="start a container running /bin/true from the busybox rootfs: floor, crun, runc, systemd-nspawn, podman, rkt"
+
+bench() {
+	local labels=("floor: unshare+chroot" "crun run" "runc run" "systemd-nspawn" "podman run --network=none" "rkt run") l
+	if ! need_fixtures; then
+		for l in "${labels[@]}"; do skip "$l" "$FIXTURES_ERROR"; done
+		return 0
+	fi
+	local rootfs="$FIXTURES/rootfs" bundle="$BENCH_TMP/bundle"
+
+	# the floor: the namespaces a container gets, a chroot, nothing else
+	row "${labels[0]}" -- unshare -fmpiun --mount-proc chroot "$rootfs" /bin/true
+
+	# OCI runtimes, one bundle (a copy of the rootfs, runc spec's config)
+	local have_bundle=""
+	if { command -v runc >/dev/null 2>&1 || command -v crun >/dev/null 2>&1 || need runc runc; } &&
+		oci_bundle "$bundle" "$rootfs" /bin/true >>"$BENCH_LOG" 2>&1; then
+		have_bundle=1
+	fi
+	if ! need crun crun; then
+		skip "${labels[1]}" "crun not installable (apt crun)"
+	elif [ -z "$have_bundle" ]; then
+		skip "${labels[1]}" "no OCI bundle (runc/crun spec failed, see log)"
+	else
+		on_exit oci_cleanup crun "$BENCH_TMP/crun-state" "$BENCH_ID-crun"
+		row "${labels[1]}" --in in_v1_controllers_ns -- \
+			crun --root "$BENCH_TMP/crun-state" run --bundle "$bundle" "$BENCH_ID-crun"
+	fi
+	if ! need runc runc; then
+		skip "${labels[2]}" "runc not installable (apt runc)"
+	elif [ -z "$have_bundle" ]; then
+		skip "${labels[2]}" "no OCI bundle (runc/crun spec failed, see log)"
+	else
+		on_exit oci_cleanup runc "$BENCH_TMP/runc-state" "$BENCH_ID-runc"
+		row "${labels[2]}" -- runc --root "$BENCH_TMP/runc-state" run --bundle "$bundle" "$BENCH_ID-runc"
+	fi
+
+	# systemd-nspawn: no machined, no systemd as PID 1 here
+	if ! need systemd-nspawn systemd-container; then
+		skip "${labels[3]}" "systemd-nspawn not installable (apt systemd-container)"
+	elif ! nspawn_rootfs "$BENCH_TMP/nspawn-rootfs" "$rootfs" >>"$BENCH_LOG" 2>&1; then
+		skip "${labels[3]}" "could not copy the rootfs for nspawn"
+	else
+		row "${labels[3]}" --in in_own_cgroup -- \
+			systemd-nspawn -q --register=no --keep-unit -M "$BENCH_ID" -D "$BENCH_TMP/nspawn-rootfs" /bin/true
+	fi
+
+	# podman, the image loaded from the docker-archive fixture
+	if podman_setup; then
+		local envs=() e
+		for e in "${PODMAN_ENV[@]}"; do envs+=(--env "$e"); done
+		row "${labels[4]}" "${envs[@]}" -- podman run --rm --network=none "$PODMAN_IMAGE" /bin/true
+	else
+		skip "${labels[4]}" "$REPLY"
+	fi
+
+	# rkt, the ACI by path
+	if rkt_bin rkt; then
+		local rkt="$REPLY"
+		rkt_data_dir run
+		row "${labels[5]}" --rkt run -- \
+			"$rkt" --dir="$REPLY" run --insecure-options=image --net=none "$FIXTURES/busybox.aci" --exec /bin/true
+	else
+		skip "${labels[5]}" "$REPLY"
+	fi
+}
