@@ -1,9 +1,10 @@
-// Command rkt-fetch is `rkt fetch`: fetch image(s) and store them in the local store. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-fetch is `rkt fetch`: the only rkt program with network
+// image-fetching code. It runs unprivileged (group rkt) or as root.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/fetchcmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("fetch", "fetch image(s) and store them in the local store"))
-}
+func main() { cli.Main(fetchcmd.Command()) }

@@ -1,9 +1,9 @@
-// Command rkt-image is `rkt image`: operate on image(s) in the local store. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-image is `rkt image`: operations on the local image store.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/imagecmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("image", "operate on image(s) in the local store"))
-}
+func main() { cli.Main(imagecmd.Command()) }

@@ -1,9 +1,10 @@
-// Command rkt-trust is `rkt trust`: trust a key for image verification. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-trust is `rkt trust`: it adds public keys to the local trust
+// store for image signature verification.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/trustcmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("trust", "trust a key for image verification"))
-}
+func main() { cli.Main(trustcmd.Command()) }

@@ -157,7 +157,7 @@ func Run(c *Command, args []string, stdout, stderr io.Writer) int {
 		PrintHelp(stdout, c, fs, g)
 		return ExitOK
 	}
-	if c.NeedsRoot && os.Geteuid() != 0 {
+	if c.NeedsRoot && !isRoot() {
 		fmt.Fprintln(stderr, "rkt: cannot run as unprivileged user")
 		return ExitFailure
 	}
@@ -239,6 +239,8 @@ func NotImplemented(name, summary string) *Command {
 		},
 	}
 }
+
+func isRoot() bool { return os.Geteuid() == 0 }
 
 // Invoked returns the name this binary was started as, without directory;
 // rkt-prepare uses it to tell `rkt run` from `rkt prepare`.

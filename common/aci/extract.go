@@ -1,0 +1,812 @@
+package aci
+
+import (
+	"archive/tar"
+	"crypto/sha512"
+	"fmt"
+	"io"
+	"math/bits"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// smallFile is the largest file handed to a worker as one buffer;
+	// bigger ones are streamed by the reading goroutine so memory stays
+	// bounded (numWorkers+queueLen buffers of at most this size).
+	smallFile  = 512 << 10
+	numWorkers = 4
+	queueLen   = 64
+	// maxOpenDirs bounds the directory fds kept open for *at calls; archives
+	// are written directory by directory, so a small cache hits nearly
+	// always.
+	maxOpenDirs = 128
+)
+
+// fileJob is one regular file: written by a worker (small files) or by the
+// reading goroutine (large ones). Once done it only records the digest for
+// Image.Files.
+type fileJob struct {
+	rel      string
+	name     string // the tar entry name, for errors
+	data     []byte
+	buf      *[]byte // pooled storage behind data
+	perm     uint32
+	uid, gid int
+	chown    bool
+	ts       [2]unix.Timespec
+	xattrs   map[string]string
+	sum      [sha512.Size]byte
+	size     int64
+	done     bool // guarded by extractor.mu
+}
+
+type dirState struct {
+	fd   int  // O_PATH fd, or -1 when not open
+	sgid bool // new entries inherit the directory's group
+	meta *meta
+}
+
+// meta is what a directory entry asks for, applied once all of the
+// directory's children are written: creating a child changes the mtime, and
+// a read-only mode would stop an unprivileged caller from creating them.
+type meta struct {
+	name     string
+	perm     uint32
+	uid, gid int
+	ts       [2]unix.Timespec
+	xattrs   map[string]string
+}
+
+// extractor keeps namespace operations (mkdir, symlink, link, unlink,
+// mknod) in the reading goroutine, in archive order, and lets workers create
+// and fill regular files concurrently. The rules that keep this equivalent
+// to sequential extraction: a path with a pending write is waited for
+// before anything else touches it or anything beneath it, and a directory
+// that this pass has used is only ever removed by the reading goroutine,
+// after all pending writes finished.
+type extractor struct {
+	root       int
+	rootSgid   bool
+	opts       ExtractOptions
+	umask      uint32
+	umaskOK    bool
+	euid, egid int
+
+	// Touched only by the reading goroutine.
+	dirs     map[string]*dirState // known to be directories (no symlink on the way)
+	openDirs []*dirState
+	files    map[string]*fileJob
+	scratch  []byte
+
+	jobs     chan *fileJob
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	cond     sync.Cond
+	inflight int   // guarded by mu
+	err      error // first worker error, guarded by mu
+	failed   atomic.Bool
+	closed   bool
+}
+
+func newExtractor(dir string, opts ExtractOptions) (*extractor, error) {
+	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("aci: open %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(root, &st); err != nil {
+		unix.Close(root)
+		return nil, fmt.Errorf("aci: stat %s: %w", dir, err)
+	}
+	x := &extractor{
+		root:     root,
+		rootSgid: st.Mode&unix.S_ISGID != 0,
+		opts:     opts,
+		euid:     unix.Geteuid(),
+		egid:     unix.Getegid(),
+		dirs:     make(map[string]*dirState),
+		files:    make(map[string]*fileJob),
+		jobs:     make(chan *fileJob, queueLen),
+	}
+	x.umask, x.umaskOK = processUmask()
+	x.cond.L = &x.mu
+	x.wg.Add(numWorkers)
+	for range numWorkers {
+		go x.worker()
+	}
+	return x, nil
+}
+
+func (x *extractor) worker() {
+	defer x.wg.Done()
+	for j := range x.jobs {
+		var err error
+		if !x.failed.Load() {
+			err = x.writeSmall(j)
+		}
+		if j.buf != nil {
+			putBuf(j.buf)
+		}
+		j.data, j.buf = nil, nil
+		x.mu.Lock()
+		if err != nil && x.err == nil {
+			x.err = fmt.Errorf("aci: entry %q: %w", j.name, err)
+			x.failed.Store(true)
+		}
+		j.done = true
+		x.inflight--
+		x.cond.Broadcast()
+		x.mu.Unlock()
+	}
+}
+
+// firstErr returns the first error a worker hit, so that the reading
+// goroutine stops at the next entry.
+func (x *extractor) firstErr() error {
+	if !x.failed.Load() {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+func (x *extractor) dispatch(j *fileJob) {
+	x.mu.Lock()
+	x.inflight++
+	x.mu.Unlock()
+	x.jobs <- j
+}
+
+func (x *extractor) wait(j *fileJob) {
+	x.mu.Lock()
+	for !j.done {
+		x.cond.Wait()
+	}
+	x.mu.Unlock()
+}
+
+func (x *extractor) barrier() {
+	x.mu.Lock()
+	for x.inflight > 0 {
+		x.cond.Wait()
+	}
+	x.mu.Unlock()
+}
+
+// entry extracts one tar entry to rel (clean, relative to the target, "."
+// for the target itself). link is the clean target of a hard link.
+func (x *extractor) entry(hdr *tar.Header, rel, link string, r io.Reader) error {
+	if len(x.openDirs) > maxOpenDirs {
+		// Only between entries: an entry may hold two cached fds at once.
+		x.closeDirs()
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return x.mkdir(hdr, rel)
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
+		return x.regular(hdr, rel, r, nil)
+	case tar.TypeSymlink:
+		return x.symlink(hdr, rel)
+	case tar.TypeLink:
+		return x.hardlink(rel, link)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if !x.opts.Root {
+			// Only root can make device nodes, and an unprivileged
+			// extraction is never run as a pod's root anyway.
+			return nil
+		}
+		return x.mknod(hdr, rel)
+	}
+	return fmt.Errorf("%w %q", ErrUnsupportedEntry, hdr.Typeflag)
+}
+
+func (x *extractor) perm(hdr *tar.Header) uint32 {
+	p := uint32(hdr.Mode) & 0o7777
+	if !x.opts.Root {
+		p &^= unix.S_ISUID | unix.S_ISGID
+	}
+	return p
+}
+
+// needChown says whether an entry created by this process in a directory
+// with the given setgid state would end up with other owners than the
+// header's, so that the common case (root extracting root's files) skips
+// the syscall.
+func (x *extractor) needChown(hdr *tar.Header, parentSgid bool) bool {
+	return x.opts.Root && (hdr.Uid != x.euid || hdr.Gid != x.egid || parentSgid)
+}
+
+// needChmod says whether creating with perm's low bits under the umask
+// falls short of perm. setuid, setgid and sticky always need the chmod: they
+// are applied after chown, which clears them.
+func (x *extractor) needChmod(perm uint32) bool {
+	return !x.umaskOK || perm&0o777&^x.umask != perm
+}
+
+func (x *extractor) xattrs(hdr *tar.Header) map[string]string {
+	if !x.opts.Root {
+		return nil
+	}
+	var m map[string]string
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if m == nil {
+				m = make(map[string]string)
+			}
+			m[name] = v
+		}
+	}
+	return m
+}
+
+// clear makes rel free for a new entry that is not a directory: a pending
+// write there finishes first and, if rel is a directory this pass has
+// touched, it is removed here, after all pending writes, since workers may
+// be writing beneath it.
+func (x *extractor) clear(rel string) error {
+	if rel == "." {
+		return fmt.Errorf("%w: replaces the target directory", ErrUnsafePath)
+	}
+	if j, ok := x.files[rel]; ok {
+		x.wait(j)
+		delete(x.files, rel)
+	}
+	if _, ok := x.dirs[rel]; !ok {
+		return nil
+	}
+	x.barrier()
+	pfd, _, err := x.dirFD(path.Dir(rel), false)
+	if err != nil {
+		return err
+	}
+	if err := removeAllAt(pfd, path.Base(rel)); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	prefix := rel + "/"
+	for p, d := range x.dirs {
+		if p == rel || strings.HasPrefix(p, prefix) {
+			if d.fd >= 0 {
+				unix.Close(d.fd)
+				d.fd = -1
+			}
+			delete(x.dirs, p)
+		}
+	}
+	for p := range x.files {
+		if strings.HasPrefix(p, prefix) {
+			delete(x.files, p)
+		}
+	}
+	return nil
+}
+
+// dirFD returns an fd for the directory rel, resolved beneath the root
+// without following symlinks; missing directories are created (0755, as
+// tar does for parents an archive does not list) when create is set.
+func (x *extractor) dirFD(rel string, create bool) (int, bool, error) {
+	if rel == "." {
+		return x.root, x.rootSgid, nil
+	}
+	d := x.dirs[rel]
+	if d != nil && d.fd >= 0 {
+		return d.fd, d.sgid, nil
+	}
+	if d == nil {
+		// Not yet known as a directory, so a pending write may be creating
+		// a file at rel or above it: let it land before looking.
+		for p := rel; p != "."; p = path.Dir(p) {
+			if j, ok := x.files[p]; ok {
+				x.wait(j)
+			}
+		}
+	}
+	fd, err := openBeneath(x.root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == unix.ENOENT && create {
+		pfd, _, perr := x.dirFD(path.Dir(rel), true)
+		if perr != nil {
+			return -1, false, perr
+		}
+		if err := unix.Mkdirat(pfd, path.Base(rel), 0o755); err != nil && err != unix.EEXIST {
+			return -1, false, fmt.Errorf("mkdir %s: %w", rel, err)
+		}
+		fd, err = openBeneath(pfd, path.Base(rel), unix.O_PATH|unix.O_DIRECTORY, 0)
+	}
+	if err != nil {
+		return -1, false, resolveErr("open directory", rel, err)
+	}
+	var sgid bool
+	if x.opts.Root {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, false, fmt.Errorf("stat %s: %w", rel, err)
+		}
+		sgid = st.Mode&unix.S_ISGID != 0
+	}
+	if d == nil {
+		d = &dirState{}
+		x.dirs[rel] = d
+		// Every ancestor was just walked through as a real directory.
+		for p := path.Dir(rel); p != "."; p = path.Dir(p) {
+			if _, ok := x.dirs[p]; ok {
+				break
+			}
+			x.dirs[p] = &dirState{fd: -1}
+		}
+	}
+	d.fd, d.sgid = fd, sgid
+	x.openDirs = append(x.openDirs, d)
+	return fd, sgid, nil
+}
+
+func (x *extractor) closeDirs() {
+	for _, d := range x.openDirs {
+		if d.fd >= 0 {
+			unix.Close(d.fd)
+			d.fd = -1
+		}
+	}
+	x.openDirs = x.openDirs[:0]
+}
+
+func (x *extractor) mkdir(hdr *tar.Header, rel string) error {
+	if rel == "." {
+		// The target directory belongs to the caller.
+		return nil
+	}
+	if j, ok := x.files[rel]; ok {
+		x.wait(j)
+		delete(x.files, rel)
+	}
+	m := &meta{
+		name:   hdr.Name,
+		perm:   x.perm(hdr),
+		uid:    hdr.Uid,
+		gid:    hdr.Gid,
+		ts:     timespecs(hdr.AccessTime, hdr.ModTime),
+		xattrs: x.xattrs(hdr),
+	}
+	if d, ok := x.dirs[rel]; ok {
+		// Already a directory: a directory stays one, the later entry's
+		// metadata wins.
+		d.meta = m
+		return nil
+	}
+	pfd, _, err := x.dirFD(path.Dir(rel), true)
+	if err != nil {
+		return err
+	}
+	base := path.Base(rel)
+	mode := m.perm & 0o777
+	if !x.opts.Root {
+		mode |= 0o700
+	}
+	err = unix.Mkdirat(pfd, base, mode)
+	if err == unix.EEXIST {
+		var st unix.Stat_t
+		if err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			// Not a directory (a symlink maybe): replace it, never follow.
+			if err = unix.Unlinkat(pfd, base, 0); err == nil {
+				err = unix.Mkdirat(pfd, base, mode)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mkdir %s: %w", rel, err)
+	}
+	x.dirs[rel] = &dirState{fd: -1, meta: m}
+	return nil
+}
+
+// regular writes a regular file. data, if not nil, is its already read
+// content (the manifest); otherwise the content is read from r.
+func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byte) error {
+	if err := x.clear(rel); err != nil {
+		return err
+	}
+	_, sgid, err := x.dirFD(path.Dir(rel), true)
+	if err != nil {
+		return err
+	}
+	j := &fileJob{
+		rel:    rel,
+		name:   hdr.Name,
+		perm:   x.perm(hdr),
+		uid:    hdr.Uid,
+		gid:    hdr.Gid,
+		chown:  x.needChown(hdr, sgid),
+		ts:     timespecs(hdr.AccessTime, hdr.ModTime),
+		xattrs: x.xattrs(hdr),
+		size:   hdr.Size,
+	}
+	if data == nil && hdr.Size > smallFile {
+		err := x.writeLarge(j, r)
+		j.done = true
+		x.files[rel] = j
+		return err
+	}
+	if data == nil && hdr.Size > 0 {
+		j.buf = getBuf(int(hdr.Size))
+		if _, err := io.ReadFull(r, *j.buf); err != nil {
+			putBuf(j.buf)
+			return err
+		}
+		data = *j.buf
+	}
+	j.data = data
+	j.size = int64(len(data))
+	x.files[rel] = j
+	x.dispatch(j)
+	return nil
+}
+
+// writeSmall runs in a worker.
+func (x *extractor) writeSmall(j *fileJob) error {
+	mode := j.perm & 0o777
+	fd, err := openBeneath(x.root, j.rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode)
+	if err == unix.EEXIST {
+		// Left by an earlier layer or an earlier entry: the reading
+		// goroutine made sure nothing else is using this path.
+		var pfd int
+		pfd, err = openBeneath(x.root, path.Dir(j.rel), unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err == nil {
+			fd, err = createAt(pfd, path.Base(j.rel), mode)
+			unix.Close(pfd)
+		}
+	}
+	if err != nil {
+		return resolveErr("create", j.rel, err)
+	}
+	err = writeAll(fd, j.data)
+	j.sum = sha512.Sum512(j.data)
+	if err == nil {
+		err = x.fileMeta(fd, j)
+	}
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", j.rel, err)
+	}
+	return nil
+}
+
+// createAt creates name in dir, replacing whatever is there (a file, a
+// symlink, which is not followed, or a whole directory tree).
+func createAt(dir int, name string, mode uint32) (int, error) {
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := openatRetry(dir, name, flags, mode)
+	if err != unix.EEXIST {
+		return fd, err
+	}
+	if err := removeAllAt(dir, name); err != nil {
+		return -1, err
+	}
+	return openatRetry(dir, name, flags, mode)
+}
+
+// writeLarge streams a file too big to buffer, in the reading goroutine.
+func (x *extractor) writeLarge(j *fileJob, r io.Reader) error {
+	pfd, _, err := x.dirFD(path.Dir(j.rel), true)
+	if err != nil {
+		return err
+	}
+	fd, err := createAt(pfd, path.Base(j.rel), j.perm&0o777)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", j.rel, err)
+	}
+	defer unix.Close(fd)
+	if x.scratch == nil {
+		x.scratch = make([]byte, 1<<20)
+	}
+	h := sha512.New()
+	var n int64
+	for {
+		m, rerr := r.Read(x.scratch)
+		if m > 0 {
+			h.Write(x.scratch[:m])
+			n += int64(m)
+			if err := writeAll(fd, x.scratch[:m]); err != nil {
+				return fmt.Errorf("write %s: %w", j.rel, err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if n != j.size {
+		return io.ErrUnexpectedEOF
+	}
+	h.Sum(j.sum[:0])
+	if err := x.fileMeta(fd, j); err != nil {
+		return fmt.Errorf("write %s: %w", j.rel, err)
+	}
+	return nil
+}
+
+// fileMeta applies ownership, mode, xattrs and times, in the order that
+// keeps each: chown clears setuid/setgid and file capabilities, and only the
+// timestamps survive everything before them.
+func (x *extractor) fileMeta(fd int, j *fileJob) error {
+	if j.chown {
+		if err := unix.Fchown(fd, j.uid, j.gid); err != nil {
+			return err
+		}
+	}
+	if x.needChmod(j.perm) {
+		if err := unix.Fchmod(fd, j.perm); err != nil {
+			return err
+		}
+	}
+	for k, v := range j.xattrs {
+		if err := unix.Fsetxattr(fd, k, []byte(v), 0); err != nil {
+			return fmt.Errorf("xattr %s: %w", k, err)
+		}
+	}
+	return futimens(fd, &j.ts)
+}
+
+func (x *extractor) symlink(hdr *tar.Header, rel string) error {
+	if err := x.clear(rel); err != nil {
+		return err
+	}
+	pfd, sgid, err := x.dirFD(path.Dir(rel), true)
+	if err != nil {
+		return err
+	}
+	base := path.Base(rel)
+	err = unix.Symlinkat(hdr.Linkname, pfd, base)
+	if err == unix.EEXIST {
+		if err = removeAllAt(pfd, base); err == nil {
+			err = unix.Symlinkat(hdr.Linkname, pfd, base)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("symlink %s: %w", rel, err)
+	}
+	return x.nodeMeta(hdr, pfd, base, sgid, false)
+}
+
+// nodeMeta applies metadata to something that cannot be opened for writing
+// (a symlink, a device node, a fifo), by name in its parent.
+func (x *extractor) nodeMeta(hdr *tar.Header, pfd int, base string, sgid, chmod bool) error {
+	if x.needChown(hdr, sgid) {
+		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown %s: %w", base, err)
+		}
+	}
+	if perm := x.perm(hdr); chmod && x.needChmod(perm) {
+		// fchmodat follows a symlink at base, but this goroutine has just
+		// created the node there and is the only one touching the name.
+		if err := unix.Fchmodat(pfd, base, perm, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", base, err)
+		}
+	}
+	if xa := x.xattrs(hdr); len(xa) > 0 {
+		// The parent is reached through our own fd; the l-variant does not
+		// follow base itself.
+		p := fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
+		for k, v := range xa {
+			if err := unix.Lsetxattr(p, k, []byte(v), 0); err != nil {
+				return fmt.Errorf("xattr %s on %s: %w", k, base, err)
+			}
+		}
+	}
+	ts := timespecs(hdr.AccessTime, hdr.ModTime)
+	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", base, err)
+	}
+	return nil
+}
+
+func (x *extractor) hardlink(rel, target string) error {
+	if target == rel {
+		return nil
+	}
+	if err := x.clear(rel); err != nil {
+		return err
+	}
+	if j, ok := x.files[target]; ok {
+		x.wait(j)
+	}
+	tpfd, _, err := x.dirFD(path.Dir(target), false)
+	if err != nil {
+		return fmt.Errorf("hard link target: %w", err)
+	}
+	pfd, _, err := x.dirFD(path.Dir(rel), true)
+	if err != nil {
+		return err
+	}
+	base := path.Base(rel)
+	// Flags 0: a symlink target is linked itself, never followed.
+	err = unix.Linkat(tpfd, path.Base(target), pfd, base, 0)
+	if err == unix.EEXIST {
+		if err = removeAllAt(pfd, base); err == nil {
+			err = unix.Linkat(tpfd, path.Base(target), pfd, base, 0)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("hard link %s to %s: %w", rel, target, err)
+	}
+	if j, ok := x.files[target]; ok {
+		x.files[rel] = &fileJob{rel: rel, sum: j.sum, size: j.size, done: true}
+	}
+	return nil
+}
+
+func (x *extractor) mknod(hdr *tar.Header, rel string) error {
+	if err := x.clear(rel); err != nil {
+		return err
+	}
+	pfd, sgid, err := x.dirFD(path.Dir(rel), true)
+	if err != nil {
+		return err
+	}
+	base := path.Base(rel)
+	mode := x.perm(hdr) & 0o777
+	switch hdr.Typeflag {
+	case tar.TypeChar:
+		mode |= unix.S_IFCHR
+	case tar.TypeBlock:
+		mode |= unix.S_IFBLK
+	default:
+		mode |= unix.S_IFIFO
+	}
+	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
+	err = unix.Mknodat(pfd, base, mode, dev)
+	if err == unix.EEXIST {
+		if err = removeAllAt(pfd, base); err == nil {
+			err = unix.Mknodat(pfd, base, mode, dev)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mknod %s: %w", rel, err)
+	}
+	return x.nodeMeta(hdr, pfd, base, sgid, true)
+}
+
+// finish waits for the workers, applies directory metadata and returns the
+// digests of the files written.
+func (x *extractor) finish() (map[string]FileDigest, error) {
+	x.stop()
+	defer x.release()
+	if x.err != nil {
+		return nil, x.err
+	}
+	type pending struct {
+		rel   string
+		depth int
+		m     *meta
+	}
+	var list []pending
+	for rel, d := range x.dirs {
+		if d.meta != nil {
+			list = append(list, pending{rel, strings.Count(rel, "/"), d.meta})
+		}
+	}
+	// Deepest first: a parent's final mode may deny an unprivileged caller
+	// the search permission it needs to reach the children.
+	sort.Slice(list, func(a, b int) bool { return list[a].depth > list[b].depth })
+	x.closeDirs()
+	for _, dm := range list {
+		if err := x.dirMeta(dm.rel, dm.m); err != nil {
+			return nil, fmt.Errorf("aci: entry %q: %w", dm.m.name, err)
+		}
+	}
+	files := make(map[string]FileDigest, len(x.files))
+	for rel, j := range x.files {
+		files[rel] = FileDigest{Sum: j.sum, Size: j.size}
+	}
+	return files, nil
+}
+
+func (x *extractor) dirMeta(rel string, m *meta) error {
+	fd, err := openBeneath(x.root, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err == unix.EACCES {
+		// An unprivileged caller re-applying metadata to a directory from
+		// an earlier layer that it may not read: work through an O_PATH fd.
+		return x.dirMetaPath(rel, m)
+	}
+	if err != nil {
+		return resolveErr("open directory", rel, err)
+	}
+	defer unix.Close(fd)
+	if x.opts.Root {
+		if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
+			return fmt.Errorf("chown %s: %w", rel, err)
+		}
+	}
+	if err := unix.Fchmod(fd, m.perm); err != nil {
+		return fmt.Errorf("chmod %s: %w", rel, err)
+	}
+	for k, v := range m.xattrs {
+		if err := unix.Fsetxattr(fd, k, []byte(v), 0); err != nil {
+			return fmt.Errorf("xattr %s on %s: %w", k, rel, err)
+		}
+	}
+	if err := futimens(fd, &m.ts); err != nil {
+		return fmt.Errorf("set times of %s: %w", rel, err)
+	}
+	return nil
+}
+
+func (x *extractor) dirMetaPath(rel string, m *meta) error {
+	fd, err := openBeneath(x.root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return resolveErr("open directory", rel, err)
+	}
+	defer unix.Close(fd)
+	// The magic link names exactly the directory the fd holds.
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if err := unix.Chmod(p, m.perm); err != nil {
+		return fmt.Errorf("chmod %s: %w", rel, err)
+	}
+	if err := unix.UtimesNano(p, m.ts[:]); err != nil {
+		return fmt.Errorf("set times of %s: %w", rel, err)
+	}
+	return nil
+}
+
+// stop lets the workers drain the queue and waits for them.
+func (x *extractor) stop() {
+	if !x.closed {
+		x.closed = true
+		close(x.jobs)
+		x.wg.Wait()
+	}
+}
+
+func (x *extractor) release() {
+	x.closeDirs()
+	if x.root >= 0 {
+		unix.Close(x.root)
+		x.root = -1
+	}
+}
+
+// abort stops the workers after a failure; what was extracted stays for the
+// caller to remove.
+func (x *extractor) abort() {
+	x.stop()
+	x.release()
+}
+
+// Pooled file buffers in power-of-two classes from 512 bytes to smallFile,
+// so that a tree of many small files does not churn the garbage collector.
+// Class c holds buffers of capacity 512<<c; 512<<10 is smallFile.
+var bufPools [11]sync.Pool
+
+// Fails to compile if smallFile and the class count above disagree.
+var _ = [1]struct{}{}[smallFile-512<<10]
+
+func bufClass(n int) int {
+	if n <= 512 {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - 9
+}
+
+func getBuf(n int) *[]byte {
+	c := bufClass(n)
+	if v := bufPools[c].Get(); v != nil {
+		b := v.(*[]byte)
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 512<<c)
+	return &b
+}
+
+func putBuf(b *[]byte) {
+	bufPools[bufClass(cap(*b))].Put(b)
+}
