@@ -1,0 +1,279 @@
+package store
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rkt/rkt/common/dirs"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	root, err := dirs.New(filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writeACI writes a gzip ACI named name with files under rootfs/.
+func writeACI(t *testing.T, dir, name, version string, extra map[string]any, files map[string]string) string {
+	t.Helper()
+	m := map[string]any{"acKind": "ImageManifest", "acVersion": "0.8.11", "name": name,
+		"labels": []map[string]string{{"name": "version", "value": version}, {"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}}}
+	for k, v := range extra {
+		m[k] = v
+	}
+	mj, _ := json.Marshal(m)
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	put := func(h *tar.Header, body string) {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	put(&tar.Header{Name: "manifest", Mode: 0o644, Typeflag: tar.TypeReg}, string(mj))
+	put(&tar.Header{Name: "rootfs/", Mode: 0o755, Typeflag: tar.TypeDir}, "")
+	put(&tar.Header{Name: "rootfs/etc/", Mode: 0o755, Typeflag: tar.TypeDir}, "")
+	for p, c := range files {
+		put(&tar.Header{Name: "rootfs/" + p, Mode: 0o644, Typeflag: tar.TypeReg}, c)
+	}
+	tw.Close()
+	gz.Close()
+	p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+"-"+version+".aci")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestIDForms(t *testing.T) {
+	full := "sha512-" + strings.Repeat("ab", 64)
+	if !IsID(full) || !IsID("sha512-ab") || IsID("sha512-a") || IsID("sha512-xyz0") || IsID("example.com/x") {
+		t.Error("IsID")
+	}
+	k, err := KeyOf(full)
+	if err != nil || len(k) != len("sha512-")+64 {
+		t.Errorf("KeyOf: %s %v", k, err)
+	}
+	if k, _ := KeyOf("SHA512-AB"); k != "" {
+		t.Errorf("upper-case prefix accepted: %s", k)
+	}
+	if ShortID(full, ListHexLen) != "sha512-abababababab" {
+		t.Error("ShortID")
+	}
+}
+
+func TestImportResolveRemove(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	a1 := writeACI(t, dir, "example.com/a", "1", nil, map[string]string{"etc/a": "1"})
+	a2 := writeACI(t, dir, "example.com/a", "2", nil, map[string]string{"etc/a": "2"})
+	i1, err := s.ImportFile(a1, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	i2, err := s.ImportFile(a2, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Importing again finds the same entry.
+	again, err := s.ImportFile(a1, ImportOptions{})
+	if err != nil || again.Key != i1.Key {
+		t.Fatalf("re-import: %v %v", again, err)
+	}
+	if keys, _ := s.Keys(); len(keys) != 2 {
+		t.Errorf("keys: %v", keys)
+	}
+	for arg, want := range map[string]string{"example.com/a": i2.Key, "example.com/a:1": i1.Key, i1.ID: i1.Key, i1.Key[:20]: i1.Key} {
+		if got, err := s.Resolve(arg); err != nil || got != want {
+			t.Errorf("Resolve(%s) = %s %v, want %s", arg, got, err, want)
+		}
+	}
+	if _, err := s.Resolve("sha512-"); !errors.Is(err, ErrBadID) && !errors.Is(err, ErrNotFound) {
+		t.Errorf("bad id: %v", err)
+	}
+	if _, err := s.Resolve("example.com/none"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	if i1.Size <= 0 || i1.TarSize <= i1.Size || i1.Compression != "gzip" {
+		t.Errorf("info: %+v", i1)
+	}
+	if err := s.Remove(i1.Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Info(i1.Key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after remove: %v", err)
+	}
+	if err := s.Remove(i1.Key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("double remove: %v", err)
+	}
+	if ents, _ := os.ReadDir(s.root.CASTmp()); len(ents) != 0 {
+		t.Errorf("tmp not clean: %v", ents)
+	}
+}
+
+func TestAmbiguousPrefix(t *testing.T) {
+	s := newStore(t)
+	for _, k := range []string{"sha512-aa11", "sha512-aa22"} {
+		key := k + strings.Repeat("0", 60)
+		if err := os.MkdirAll(filepath.Join(s.root.Images(), key), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ResolveID("sha512-aa"); !errors.Is(err, ErrAmbiguous) {
+		t.Errorf("ambiguous: %v", err)
+	}
+	if k, err := s.ResolveID("sha512-aa1"); err != nil || !strings.HasPrefix(k, "sha512-aa11") {
+		t.Errorf("unique prefix: %s %v", k, err)
+	}
+}
+
+func TestLatestPreferred(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	old := writeACI(t, dir, "example.com/l", "1", nil, nil)
+	newer := writeACI(t, dir, "example.com/l", "2", nil, nil)
+	iOld, _ := s.ImportFile(old, ImportOptions{Latest: true})
+	time.Sleep(5 * time.Millisecond)
+	s.ImportFile(newer, ImportOptions{})
+	found, err := s.FindByName("example.com/l", nil)
+	if err != nil || len(found) != 2 || found[0].Key != iOld.Key {
+		t.Errorf("latest-flagged image must come first without a version: %v", found)
+	}
+	found, _ = s.FindByName("example.com/l", map[string]string{"version": "2"})
+	if len(found) != 1 || found[0].Version() != "2" {
+		t.Errorf("version filter: %v", found)
+	}
+}
+
+func TestTreeCheckVerifyRender(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the tree store keeps ownership: needs root")
+	}
+	s := newStore(t)
+	dir := t.TempDir()
+	base := writeACI(t, dir, "example.com/base", "1", nil, map[string]string{"etc/base": "b", "etc/shared": "base", "etc/drop": "x"})
+	app := writeACI(t, dir, "example.com/app", "1", map[string]any{
+		"dependencies":  []map[string]any{{"imageName": "example.com/base"}},
+		"pathWhitelist": []string{"/etc/base", "/etc/shared", "/etc/app"},
+	}, map[string]string{"etc/app": "a", "etc/shared": "app"})
+	ib, err := s.ImportFile(base, ImportOptions{Render: true, Root: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseTree := TreeID([]string{ib.Key})
+	if err := s.CheckTree(baseTree); err != nil {
+		t.Fatalf("base rendered at import: %v", err)
+	}
+	ia, err := s.ImportFile(app, ImportOptions{Render: true, Root: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, apply, err := s.RenderKeys(ia.Key)
+	if err != nil || len(keys) != 2 || keys[0] != ia.Key || apply[0] != ib.Key {
+		t.Fatalf("RenderKeys: %v %v %v", keys, apply, err)
+	}
+	id, err := s.Render(ia.Key, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := s.TreeRootfs(id)
+	for p, want := range map[string]string{"etc/base": "b", "etc/shared": "app", "etc/app": "a"} {
+		if b, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/drop")); err == nil {
+		t.Error("pathWhitelist not applied")
+	}
+	if err := s.VerifyTree(id); err != nil {
+		t.Fatal(err)
+	}
+	// Any change is caught by the cheap check, and by the full one.
+	if err := os.WriteFile(filepath.Join(root, "etc/app"), []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckTree(id); !errors.Is(err, ErrTreeDamaged) {
+		t.Errorf("CheckTree after a write: %v", err)
+	}
+	if err := s.VerifyTree(id); !errors.Is(err, ErrTreeDamaged) {
+		t.Errorf("VerifyTree after a write: %v", err)
+	}
+	// Render rebuilds a damaged tree.
+	if _, err := s.Render(ia.Key, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyTree(id); err != nil {
+		t.Errorf("after re-render: %v", err)
+	}
+	// A tree without its marker is a crashed render.
+	os.Remove(filepath.Join(s.TreePath(id), treeRendered))
+	if err := s.CheckTree(id); !errors.Is(err, ErrNotRendered) {
+		t.Errorf("no marker: %v", err)
+	}
+	if err := s.GCTrees(map[string]bool{baseTree: true}, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.TreeIDs(); len(ids) != 1 || ids[0] != baseTree {
+		t.Errorf("GCTrees kept %v", ids)
+	}
+}
+
+func TestCleanTmp(t *testing.T) {
+	s := newStore(t)
+	stale := filepath.Join(s.root.CASTmp(), "import-stale")
+	os.Mkdir(stale, 0o755)
+	old := filepath.Join(s.root.CASTmp(), "dl-old")
+	os.WriteFile(old, []byte("x"), 0o644)
+	past := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(old, past, past)
+	fresh := filepath.Join(s.root.CASTmp(), "dl-fresh")
+	os.WriteFile(fresh, []byte("x"), 0o644)
+	if err := s.CleanTmp(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{stale: false, old: false, fresh: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s exists=%v, want %v", p, err == nil, want)
+		}
+	}
+}
+
+func TestRemoteFreshness(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	info, err := s.ImportFile(writeACI(t, dir, "example.com/r", "1", nil, nil), ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	r := &Remote{URL: "https://x/r.aci", Key: info.Key, ETag: `"e"`, MaxAge: time.Minute, DownloadTime: now}
+	if err := s.PutRemote(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRemote(r.URL)
+	if err != nil || got == nil || got.ETag != `"e"` || !got.Fresh(now.Add(30*time.Second)) || got.Fresh(now.Add(2*time.Minute)) {
+		t.Fatalf("GetRemote: %+v %v", got, err)
+	}
+	s.Remove(info.Key)
+	if got, _ := s.GetRemote(r.URL); got != nil {
+		t.Error("record of a removed image survives")
+	}
+}
