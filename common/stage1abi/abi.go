@@ -1,0 +1,108 @@
+// Package stage1abi is the interface between stage0 (rkt) and a stage1
+// image: entrypoint annotations, interface versions, the arguments of
+// each entrypoint as typed structs that round-trip through flags, and the
+// files stage0 and stage1 exchange in the pod directory. It matches rkt's
+// stage1 ABI (reference §4), so a stage1 built for rkt runs under ours and
+// ours under rkt.
+package stage1abi
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+)
+
+// Annotations on the stage1 image manifest naming its entrypoints.
+const (
+	AnnotationRun              = "coreos.com/rkt/stage1/run"
+	AnnotationEnter            = "coreos.com/rkt/stage1/enter"
+	AnnotationGC               = "coreos.com/rkt/stage1/gc"
+	AnnotationStop             = "coreos.com/rkt/stage1/stop"
+	AnnotationAppAdd           = "coreos.com/rkt/stage1/app/add"
+	AnnotationAppRm            = "coreos.com/rkt/stage1/app/rm"
+	AnnotationAppStart         = "coreos.com/rkt/stage1/app/start"
+	AnnotationAppStop          = "coreos.com/rkt/stage1/app/stop"
+	AnnotationAttach           = "coreos.com/rkt/stage1/attach"
+	AnnotationInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
+	// AnnotationMutable is the pod manifest annotation saying whether apps
+	// may be added to the pod later.
+	AnnotationMutable = "coreos.com/rkt/stage1/mutable"
+)
+
+// LockFDEnv names the environment variable carrying the pod lock's fd.
+const LockFDEnv = "RKT_LOCK_FD"
+
+// Files in the pod directory (reference §3.5). Stage0 writes the
+// manifest and the stage1/app trees; stage1 writes pid/ppid, pgid,
+// subcgroup, and the status and env files under its rootfs.
+const (
+	PodManifestFile   = "pod"
+	PodCreatedFile    = "pod-created"
+	Stage1Dir         = "stage1"
+	Stage1ManifestRel = "stage1/manifest"
+	Stage1RootfsRel   = "stage1/rootfs"
+	Stage1TreeIDFile  = "stage1TreeStoreID"
+	AppsInfoDir       = "appsinfo"
+	AppManifestFile   = "manifest"
+	AppTreeIDFile     = "treeStoreID"
+	OverlayPrepared   = "overlay-prepared"
+	OverlayDir        = "overlay"
+	PIDFile           = "pid"
+	PPIDFile          = "ppid"
+	PGIDFile          = "pgid"
+	SubcgroupFile     = "subcgroup"
+	NetInfoFile       = "net-info.json"
+	RuntimeConfigFile = "runtime-config"
+	SharedVolumesDir  = "sharedVolumes"
+	// Inside the stage1 rootfs:
+	Stage2Dir           = "opt/stage2"
+	StatusDir           = "rkt/status"
+	EnvDir              = "rkt/env"
+	SupervisorStatusRel = "rkt/supervisor-status"
+)
+
+// AppRootfsRel returns an app's rootfs relative to the pod directory.
+func AppRootfsRel(app string) string { return Stage1RootfsRel + "/" + Stage2Dir + "/" + app + "/rootfs" }
+
+// AppManifestRel returns an app's image manifest inside the stage1 rootfs,
+// relative to the pod directory.
+func AppManifestRel(app string) string {
+	return Stage1RootfsRel + "/" + Stage2Dir + "/" + app + "/manifest"
+}
+
+// ErrNoEntrypoint means the stage1 does not implement an entrypoint.
+var ErrNoEntrypoint = errors.New("not implemented for pod's stage1")
+
+// Entrypoint returns the path (absolute inside the stage1 rootfs) of an
+// entrypoint.
+func Entrypoint(m *schema.ImageManifest, annotation string) (string, error) {
+	ep, ok := m.Annotations.Get(annotation)
+	if !ok || ep == "" {
+		return "", fmt.Errorf("%q %w", annotation, ErrNoEntrypoint)
+	}
+	return ep, nil
+}
+
+// InterfaceVersion returns the stage1's interface version (1 when absent).
+func InterfaceVersion(m *schema.ImageManifest) (int, error) {
+	v, ok := m.Annotations.Get(AnnotationInterfaceVersion)
+	if !ok {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("stage1 interface version %q is not a positive integer", v)
+	}
+	return n, nil
+}
+
+// SetEntrypoints fills a stage1 manifest's annotations (for stage1 builds).
+func SetEntrypoints(m *schema.ImageManifest, version int, eps map[string]string) {
+	for k, v := range eps {
+		m.Annotations.Set(types.ACIdentifier(k), v)
+	}
+	m.Annotations.Set(AnnotationInterfaceVersion, strconv.Itoa(version))
+}
