@@ -1,0 +1,470 @@
+package pod
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/google/uuid"
+
+	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/common/dirs"
+	"github.com/rkt/rkt/common/flock"
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// Lookup errors (reference CLI-GEN-05).
+var (
+	ErrEmptyUUID = errors.New("UUID cannot be empty")
+	ErrNoMatch   = errors.New("no matches found")
+	ErrAmbiguous = errors.New("ambiguous uuid")
+)
+
+// Pod is one pod directory as found (or created) by this process.
+type Pod struct {
+	UUID  string
+	Place Place
+	State State
+	root  dirs.Root
+	lock  *flock.Lock // held by this process, if any
+}
+
+// Dir returns the pod's directory in its current place.
+func (p *Pod) Dir() string { return filepath.Join(p.root.PodsIn(p.Place.Dir()), p.UUID) }
+
+// Path returns a path inside the pod directory.
+func (p *Pod) Path(rel string) string { return filepath.Join(p.Dir(), rel) }
+
+// Create makes a new pod: a fresh UUID directory in embryo/, locked
+// exclusively and moved to prepare/ (reference POD-TR-01). The caller
+// holds the lock until it moves the pod on or exits.
+func Create(root dirs.Root) (*Pod, error) {
+	id := uuid.New().String()
+	p := &Pod{UUID: id, Place: Embryo, root: root}
+	if err := os.Mkdir(p.Dir(), 0o750); err != nil {
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	l, err := flock.OpenDir(p.Dir())
+	if err != nil {
+		return nil, err
+	}
+	if err := l.TryExclusive(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("locking new pod: %w", err)
+	}
+	p.lock = l
+	if err := os.WriteFile(p.Path(stage1abi.PodCreatedFile), nil, 0o640); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.MoveTo(Prepare); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.State = StatePreparing
+	return p, nil
+}
+
+// MoveTo renames the pod directory to another place. The rename is the
+// state change; the parent directories are synced so it survives a crash.
+func (p *Pod) MoveTo(to Place) error {
+	from := p.Dir()
+	dst := filepath.Join(p.root.PodsIn(to.Dir()), p.UUID)
+	if err := os.Rename(from, dst); err != nil {
+		return fmt.Errorf("moving pod %s to %s: %w", p.UUID, to.Dir(), err)
+	}
+	p.Place = to
+	_ = atomicfile.SyncDir(filepath.Dir(dst))
+	_ = atomicfile.SyncDir(filepath.Dir(from))
+	return nil
+}
+
+// Lock takes the pod's exclusive lock, blocking or not.
+func (p *Pod) Lock(block bool) error {
+	if p.lock == nil {
+		l, err := flock.OpenDir(p.Dir())
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", p.UUID, err)
+		}
+		p.lock = l
+	}
+	var err error
+	if block {
+		err = p.lock.Exclusive()
+	} else {
+		err = p.lock.TryExclusive()
+	}
+	if err != nil {
+		return fmt.Errorf("locking pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// LockFD makes the held lock survive exec and returns its fd, for
+// RKT_LOCK_FD.
+func (p *Pod) LockFD() (int, error) {
+	if p.lock == nil {
+		return -1, fmt.Errorf("pod %s: lock not held", p.UUID)
+	}
+	return p.lock.Inheritable()
+}
+
+// Close releases the lock this process holds, if any.
+func (p *Pod) Close() error {
+	if p.lock == nil {
+		return nil
+	}
+	err := p.lock.Close()
+	p.lock = nil
+	return err
+}
+
+// placesByName are the places a UUID argument is looked up in.
+var placesByName = []Place{Prepare, Prepared, Run, ExitedGarbage}
+
+// Lookup finds a pod by full UUID or unique prefix. Only directory names
+// are read: one pod is found without scanning what the others hold.
+func Lookup(root dirs.Root, arg string) (*Pod, error) {
+	arg = strings.ToLower(strings.TrimSpace(arg))
+	if arg == "" {
+		return nil, ErrEmptyUUID
+	}
+	if _, err := uuid.Parse(arg); err == nil {
+		if p, err := Open(root, arg); err == nil {
+			return p, nil
+		}
+	}
+	seen := map[string]bool{}
+	var matches []string
+	for _, pl := range placesByName {
+		ents, err := os.ReadDir(root.PodsIn(pl.Dir()))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), arg) && !seen[e.Name()] {
+				seen[e.Name()] = true
+				matches = append(matches, e.Name())
+			}
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, fmt.Errorf("%w for %q", ErrNoMatch, arg)
+	case 1:
+		return Open(root, matches[0])
+	}
+	return nil, fmt.Errorf("%w, %d matches", ErrAmbiguous, len(matches))
+}
+
+// Open finds a pod by its full UUID and probes its state.
+func Open(root dirs.Root, id string) (*Pod, error) {
+	pl, st, err := Find(root.Pods(), id)
+	if err != nil {
+		return nil, err
+	}
+	return &Pod{UUID: id, Place: pl, State: st, root: root}, nil
+}
+
+// Refresh probes the pod's place and state again.
+func (p *Pod) Refresh() error {
+	pl, st, err := Find(p.root.Pods(), p.UUID)
+	if err != nil {
+		return err
+	}
+	p.Place, p.State = pl, st
+	return nil
+}
+
+// ReadUUIDFile reads a --uuid-file: the whole file, whitespace-trimmed.
+func ReadUUIDFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading UUID file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// All lists every pod in the places rkt list shows, ordered by UUID.
+// Entries that are not pods are reported, not fatal.
+func All(root dirs.Root) ([]*Pod, []error) {
+	var pods []*Pod
+	var errs []error
+	seen := map[string]bool{}
+	for _, pl := range []Place{Embryo, Prepare, Prepared, Run, ExitedGarbage, Garbage} {
+		ents, err := os.ReadDir(root.PodsIn(pl.Dir()))
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, e := range ents {
+			if seen[e.Name()] {
+				continue
+			}
+			if _, err := uuid.Parse(e.Name()); err != nil {
+				errs = append(errs, fmt.Errorf("ignoring %s: not a pod", filepath.Join(root.PodsIn(pl.Dir()), e.Name())))
+				continue
+			}
+			seen[e.Name()] = true
+			p, err := Open(root, e.Name())
+			if errors.Is(err, ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			pods = append(pods, p)
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].UUID < pods[j].UUID })
+	return pods, errs
+}
+
+// Manifest returns the pod manifest.
+func (p *Pod) Manifest() (*schema.PodManifest, []byte, error) {
+	data, err := os.ReadFile(p.Path(stage1abi.PodManifestFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("pod %s: reading manifest: %w", p.UUID, err)
+	}
+	var m schema.PodManifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, nil, fmt.Errorf("pod %s: invalid manifest: %w", p.UUID, err)
+	}
+	return &m, data, nil
+}
+
+// Stage1Manifest returns the manifest of the pod's stage1 image.
+func (p *Pod) Stage1Manifest() (*schema.ImageManifest, error) {
+	return readImageManifest(p.Path(stage1abi.Stage1ManifestRel))
+}
+
+// AppImageManifest returns stage0's copy of an app's image manifest,
+// which outlives `image rm` of the image.
+func (p *Pod) AppImageManifest(app string) (*schema.ImageManifest, error) {
+	return readImageManifest(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)))
+}
+
+func readImageManifest(path string) (*schema.ImageManifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m schema.ImageManifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// CreatedAt is the mtime of pod-created (reference POD-TR-07).
+func (p *Pod) CreatedAt() (time.Time, error) {
+	for _, f := range []string{stage1abi.PodCreatedFile, stage1abi.PodManifestFile} {
+		if fi, err := os.Stat(p.Path(f)); err == nil {
+			return fi.ModTime(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("pod %s: no creation time", p.UUID)
+}
+
+// StartedAt is the mtime of the pid (or ppid) file; false if never
+// started.
+func (p *Pod) StartedAt() (time.Time, bool) {
+	for _, f := range []string{stage1abi.PIDFile, stage1abi.PPIDFile} {
+		if fi, err := os.Stat(p.Path(f)); err == nil {
+			return fi.ModTime(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// ErrNoPID means the stage1 has not written pid or ppid (yet).
+var ErrNoPID = errors.New("pid file not written yet")
+
+// PID returns the process to enter: from pid, or the single child of
+// the process in ppid (reference S1-PID).
+func (p *Pod) PID() (int, error) {
+	if b, err := os.ReadFile(p.Path(stage1abi.PIDFile)); err == nil {
+		return parsePID(b)
+	}
+	b, err := os.ReadFile(p.Path(stage1abi.PPIDFile))
+	if err != nil {
+		return 0, ErrNoPID
+	}
+	ppid, err := parsePID(b)
+	if err != nil {
+		return 0, err
+	}
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", ppid, ppid))
+	if err != nil {
+		return 0, fmt.Errorf("pod %s: children of %d: %w", p.UUID, ppid, err)
+	}
+	f := strings.Fields(string(children))
+	if len(f) != 1 {
+		return 0, fmt.Errorf("pod %s: process %d has %d children, want 1", p.UUID, ppid, len(f))
+	}
+	return strconv.Atoi(f[0])
+}
+
+// PIDFileValue returns the number written in pid or ppid, for status.
+func (p *Pod) PIDFileValue() (int, bool) {
+	for _, f := range []string{stage1abi.PIDFile, stage1abi.PPIDFile} {
+		if b, err := os.ReadFile(p.Path(f)); err == nil {
+			if n, err := parsePID(b); err == nil {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func parsePID(b []byte) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid pid %q", strings.TrimSpace(string(b)))
+	}
+	return n, nil
+}
+
+// Overlay reports whether the pod's trees are overlay-mounted (as
+// opposed to copied).
+func (p *Pod) Overlay() bool {
+	_, err := os.Stat(p.Path(stage1abi.OverlayPrepared))
+	return err == nil
+}
+
+// Stage1TreeID returns the tree store ID of the pod's stage1.
+func (p *Pod) Stage1TreeID() (string, error) {
+	b, err := os.ReadFile(p.Path(stage1abi.Stage1TreeIDFile))
+	return strings.TrimSpace(string(b)), err
+}
+
+// Stage1UpperDir is where an overlay pod's stage1 writes land; stage0
+// mounts the overlays in the pod's private mount namespace, so readers
+// outside it find the stage1's files (exit statuses) here.
+func (p *Pod) Stage1UpperDir() string {
+	return p.Path(filepath.Join(stage1abi.OverlayDir, "stage1", "upper"))
+}
+
+// Stage1Path returns a path inside the pod's stage1 rootfs as readers
+// outside the pod see it: the copied rootfs, or the overlay's upper dir.
+func (p *Pod) Stage1Path(rel string) string {
+	if p.Overlay() {
+		return filepath.Join(p.Stage1UpperDir(), rel)
+	}
+	return p.Path(filepath.Join(stage1abi.Stage1RootfsRel, rel))
+}
+
+// AppExitStatuses returns the recorded exit status of each app that has
+// one (reference PODF-17).
+func (p *Pod) AppExitStatuses() (map[string]int, error) {
+	dir := p.Stage1Path(stage1abi.StatusDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]int{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "-") && (strings.HasSuffix(e.Name(), "-created") || strings.HasSuffix(e.Name(), "-started")) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			out[e.Name()] = n
+		}
+	}
+	return out, nil
+}
+
+// NetInfo is one network the pod joined (net-info.json, PODF-12).
+type NetInfo struct {
+	NetName    string `json:"netName"`
+	ConfPath   string `json:"netConf"`
+	PluginPath string `json:"pluginPath"`
+	IfName     string `json:"ifName"`
+	IP         string `json:"ip"`
+	Args       string `json:"args"`
+	Mask       string `json:"mask"`
+}
+
+// Networks returns the networks recorded by the stage1, if any.
+func (p *Pod) Networks() ([]NetInfo, error) {
+	b, err := os.ReadFile(p.Path(stage1abi.NetInfoFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []NetInfo
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("pod %s: %s: %w", p.UUID, stage1abi.NetInfoFile, err)
+	}
+	return out, nil
+}
+
+// GCMarkedAt is when gc moved the pod to a garbage place: the ctime of
+// its directory, which the rename set (reference POD-TR-07).
+func (p *Pod) GCMarkedAt() (time.Time, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p.Dir(), &st); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec), nil
+}
+
+// Root returns the data directory the pod lives in.
+func (p *Pod) Root() dirs.Root { return p.root }
+
+// Stage1Rootfs returns the stage1 rootfs as processes outside the pod's
+// mount namespace can use it: the copy in the pod directory, or, for
+// overlay pods, the read-only tree in the tree store it was mounted from.
+func (p *Pod) Stage1Rootfs() (string, error) {
+	if !p.Overlay() {
+		return p.Path(stage1abi.Stage1RootfsRel), nil
+	}
+	id, err := p.Stage1TreeID()
+	if err != nil {
+		return "", fmt.Errorf("pod %s: stage1 tree: %w", p.UUID, err)
+	}
+	return filepath.Join(p.root.Trees(), id, "rootfs"), nil
+}
+
+// Stage1Entrypoint returns the host path of one of the stage1's
+// entrypoints and the stage1's interface version.
+func (p *Pod) Stage1Entrypoint(annotation string) (string, int, error) {
+	m, err := p.Stage1Manifest()
+	if err != nil {
+		return "", 0, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
+	}
+	ep, err := stage1abi.Entrypoint(m, annotation)
+	if err != nil {
+		return "", 0, err
+	}
+	v, err := stage1abi.InterfaceVersion(m)
+	if err != nil {
+		return "", 0, err
+	}
+	rootfs, err := p.Stage1Rootfs()
+	if err != nil {
+		return "", 0, err
+	}
+	return filepath.Join(rootfs, ep), v, nil
+}
