@@ -17,23 +17,32 @@ import (
 
 const (
 	// smallFile is the largest file handed to a worker as one buffer;
-	// bigger ones are streamed by the reading goroutine so memory stays
-	// bounded (numWorkers+queueLen buffers of at most this size).
+	// bigger ones are streamed by the reading goroutine.
 	smallFile  = 512 << 10
 	numWorkers = 4
-	queueLen   = 64
+	queueLen   = 1024
+	// maxQueued bounds the bytes of content waiting for workers. It is
+	// large enough to look dozens of directories ahead, which is where the
+	// parallelism is (see extractor).
+	maxQueued = 32 << 20
+	// jobCost is what an entry counts against maxQueued beyond its
+	// content, so that many empty files or symlinks are bounded too.
+	jobCost = 512
 	// maxOpenDirs bounds the directory fds kept open for *at calls; archives
 	// are written directory by directory, so a small cache hits nearly
 	// always.
 	maxOpenDirs = 128
 )
 
-// fileJob is one regular file: written by a worker (small files) or by the
-// reading goroutine (large ones). Once done it only records the digest for
-// Image.Files.
-type fileJob struct {
+// A job creates one regular file or symlink in a worker, or records a
+// regular file the reading goroutine wrote itself (large files, hard
+// links). The last job at each path stays in extractor.last: it is what
+// later entries wait for, and it gives Image.Files.
+type job struct {
+	symlink  bool
 	rel      string
 	name     string // the tar entry name, for errors
+	link     string // symlink target
 	data     []byte
 	buf      *[]byte // pooled storage behind data
 	perm     uint32
@@ -43,6 +52,7 @@ type fileJob struct {
 	xattrs   map[string]string
 	sum      [sha512.Size]byte
 	size     int64
+	cost     int64
 	done     bool // guarded by extractor.mu
 }
 
@@ -63,13 +73,20 @@ type meta struct {
 	xattrs   map[string]string
 }
 
-// extractor keeps namespace operations (mkdir, symlink, link, unlink,
-// mknod) in the reading goroutine, in archive order, and lets workers create
-// and fill regular files concurrently. The rules that keep this equivalent
-// to sequential extraction: a path with a pending write is waited for
-// before anything else touches it or anything beneath it, and a directory
-// that this pass has used is only ever removed by the reading goroutine,
-// after all pending writes finished.
+// extractor writes regular files and symlinks in a pool of workers and
+// does the rarer namespace operations (mkdir, hard link, mknod, removing a
+// directory) in the reading goroutine, in archive order.
+//
+// Entries are routed to workers by parent directory. Two creations in one
+// directory serialise on the directory's lock in the kernel anyway (and
+// spin on it, wasting the other core), while creations in different
+// directories run in parallel; and one worker per directory keeps the
+// entries for one path in archive order. The reading goroutine keeps the
+// rest equivalent to sequential extraction: before it touches a path
+// itself, or resolves a directory it has not resolved before, it waits for
+// the last pending job at that path (and at its ancestors); and a
+// directory this pass has used is removed only by the reading goroutine,
+// once no job is pending at all.
 type extractor struct {
 	root       int
 	rootSgid   bool
@@ -81,14 +98,19 @@ type extractor struct {
 	// Touched only by the reading goroutine.
 	dirs     map[string]*dirState // known to be directories (no symlink on the way)
 	openDirs []*dirState
-	files    map[string]*fileJob
+	last     map[string]*job
 	scratch  []byte
 
-	jobs     chan *fileJob
-	wg       sync.WaitGroup
+	// gen changes whenever the reading goroutine removes a directory, so
+	// that workers drop directory fds they cached.
+	gen    atomic.Uint64
+	queues [numWorkers]chan *job
+	wg     sync.WaitGroup
+
 	mu       sync.Mutex
 	cond     sync.Cond
-	inflight int   // guarded by mu
+	inflight int   // jobs queued or running, guarded by mu
+	queued   int64 // their cost, guarded by mu
 	err      error // first worker error, guarded by mu
 	failed   atomic.Bool
 	closed   bool
@@ -111,24 +133,30 @@ func newExtractor(dir string, opts ExtractOptions) (*extractor, error) {
 		euid:     unix.Geteuid(),
 		egid:     unix.Getegid(),
 		dirs:     make(map[string]*dirState),
-		files:    make(map[string]*fileJob),
-		jobs:     make(chan *fileJob, queueLen),
+		last:     make(map[string]*job),
 	}
 	x.umask, x.umaskOK = processUmask()
 	x.cond.L = &x.mu
 	x.wg.Add(numWorkers)
-	for range numWorkers {
-		go x.worker()
+	for i := range x.queues {
+		x.queues[i] = make(chan *job, queueLen)
+		go x.worker(x.queues[i])
 	}
 	return x, nil
 }
 
-func (x *extractor) worker() {
+func (x *extractor) worker(q chan *job) {
 	defer x.wg.Done()
-	for j := range x.jobs {
+	w := &workerDirs{x: x, fds: make(map[string]int)}
+	defer w.flush()
+	for j := range q {
 		var err error
 		if !x.failed.Load() {
-			err = x.writeSmall(j)
+			if j.symlink {
+				err = w.symlink(j)
+			} else {
+				err = w.file(j)
+			}
 		}
 		if j.buf != nil {
 			putBuf(j.buf)
@@ -141,6 +169,7 @@ func (x *extractor) worker() {
 		}
 		j.done = true
 		x.inflight--
+		x.queued -= j.cost
 		x.cond.Broadcast()
 		x.mu.Unlock()
 	}
@@ -157,19 +186,42 @@ func (x *extractor) firstErr() error {
 	return x.err
 }
 
-func (x *extractor) dispatch(j *fileJob) {
+func (x *extractor) dispatch(j *job) {
+	j.cost = int64(len(j.data)) + jobCost
 	x.mu.Lock()
+	for x.queued+j.cost > maxQueued && x.queued > 0 {
+		x.cond.Wait()
+	}
+	x.queued += j.cost
 	x.inflight++
 	x.mu.Unlock()
-	x.jobs <- j
+	x.last[j.rel] = j
+	x.queues[dirHash(path.Dir(j.rel))%numWorkers] <- j
 }
 
-func (x *extractor) wait(j *fileJob) {
+// dirHash is FNV-1a.
+func dirHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func (x *extractor) wait(j *job) {
 	x.mu.Lock()
 	for !j.done {
 		x.cond.Wait()
 	}
 	x.mu.Unlock()
+}
+
+// waitPath waits for the last job at rel, if any.
+func (x *extractor) waitPath(rel string) {
+	if j, ok := x.last[rel]; ok {
+		x.wait(j)
+	}
 }
 
 func (x *extractor) barrier() {
@@ -254,14 +306,13 @@ func (x *extractor) clear(rel string) error {
 	if rel == "." {
 		return fmt.Errorf("%w: replaces the target directory", ErrUnsafePath)
 	}
-	if j, ok := x.files[rel]; ok {
-		x.wait(j)
-		delete(x.files, rel)
-	}
+	x.waitPath(rel)
+	delete(x.last, rel)
 	if _, ok := x.dirs[rel]; !ok {
 		return nil
 	}
 	x.barrier()
+	x.gen.Add(1)
 	pfd, _, err := x.dirFD(path.Dir(rel), false)
 	if err != nil {
 		return err
@@ -279,9 +330,9 @@ func (x *extractor) clear(rel string) error {
 			delete(x.dirs, p)
 		}
 	}
-	for p := range x.files {
+	for p := range x.last {
 		if strings.HasPrefix(p, prefix) {
-			delete(x.files, p)
+			delete(x.last, p)
 		}
 	}
 	return nil
@@ -302,9 +353,7 @@ func (x *extractor) dirFD(rel string, create bool) (int, bool, error) {
 		// Not yet known as a directory, so a pending write may be creating
 		// a file at rel or above it: let it land before looking.
 		for p := rel; p != "."; p = path.Dir(p) {
-			if j, ok := x.files[p]; ok {
-				x.wait(j)
-			}
+			x.waitPath(p)
 		}
 	}
 	fd, err := openBeneath(x.root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
@@ -361,10 +410,8 @@ func (x *extractor) mkdir(hdr *tar.Header, rel string) error {
 		// The target directory belongs to the caller.
 		return nil
 	}
-	if j, ok := x.files[rel]; ok {
-		x.wait(j)
-		delete(x.files, rel)
-	}
+	x.waitPath(rel)
+	delete(x.last, rel)
 	m := &meta{
 		name:   hdr.Name,
 		perm:   x.perm(hdr),
@@ -415,7 +462,7 @@ func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byt
 	if err != nil {
 		return err
 	}
-	j := &fileJob{
+	j := &job{
 		rel:    rel,
 		name:   hdr.Name,
 		perm:   x.perm(hdr),
@@ -429,7 +476,7 @@ func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byt
 	if data == nil && hdr.Size > smallFile {
 		err := x.writeLarge(j, r)
 		j.done = true
-		x.files[rel] = j
+		x.last[rel] = j
 		return err
 	}
 	if data == nil && hdr.Size > 0 {
@@ -442,32 +489,62 @@ func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byt
 	}
 	j.data = data
 	j.size = int64(len(data))
-	x.files[rel] = j
 	x.dispatch(j)
 	return nil
 }
 
-// writeSmall runs in a worker.
-func (x *extractor) writeSmall(j *fileJob) error {
-	mode := j.perm & 0o777
-	fd, err := openBeneath(x.root, j.rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, mode)
-	if err == unix.EEXIST {
-		// Left by an earlier layer or an earlier entry: the reading
-		// goroutine made sure nothing else is using this path.
-		var pfd int
-		pfd, err = openBeneath(x.root, path.Dir(j.rel), unix.O_PATH|unix.O_DIRECTORY, 0)
-		if err == nil {
-			fd, err = createAt(pfd, path.Base(j.rel), mode)
-			unix.Close(pfd)
-		}
+// workerDirs is a worker's own cache of directory fds, for the directories
+// routed to it.
+type workerDirs struct {
+	x   *extractor
+	gen uint64
+	fds map[string]int
+}
+
+func (w *workerDirs) dir(rel string) (int, error) {
+	if g := w.x.gen.Load(); g != w.gen {
+		w.flush()
+		w.gen = g
 	}
+	if rel == "." {
+		return w.x.root, nil
+	}
+	if fd, ok := w.fds[rel]; ok {
+		return fd, nil
+	}
+	if len(w.fds) >= maxOpenDirs/numWorkers {
+		w.flush()
+	}
+	fd, err := openBeneath(w.x.root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return resolveErr("create", j.rel, err)
+		return -1, resolveErr("open directory", rel, err)
+	}
+	w.fds[rel] = fd
+	return fd, nil
+}
+
+func (w *workerDirs) flush() {
+	for k, fd := range w.fds {
+		unix.Close(fd)
+		delete(w.fds, k)
+	}
+}
+
+func (w *workerDirs) file(j *job) error {
+	pfd, err := w.dir(path.Dir(j.rel))
+	if err != nil {
+		return err
+	}
+	// Whatever is at the path (left by an earlier layer or entry) is
+	// replaced: the reading goroutine made sure nothing else uses it.
+	fd, err := createAt(pfd, path.Base(j.rel), j.perm&0o777)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", j.rel, err)
 	}
 	err = writeAll(fd, j.data)
 	j.sum = sha512.Sum512(j.data)
 	if err == nil {
-		err = x.fileMeta(fd, j)
+		err = w.x.fileMeta(fd, j)
 	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
@@ -476,6 +553,24 @@ func (x *extractor) writeSmall(j *fileJob) error {
 		return fmt.Errorf("write %s: %w", j.rel, err)
 	}
 	return nil
+}
+
+func (w *workerDirs) symlink(j *job) error {
+	pfd, err := w.dir(path.Dir(j.rel))
+	if err != nil {
+		return err
+	}
+	base := path.Base(j.rel)
+	err = unix.Symlinkat(j.link, pfd, base)
+	if err == unix.EEXIST {
+		if err = removeAllAt(pfd, base); err == nil {
+			err = unix.Symlinkat(j.link, pfd, base)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("symlink %s: %w", j.rel, err)
+	}
+	return w.x.nodeMeta(j, pfd, base, false)
 }
 
 // createAt creates name in dir, replacing whatever is there (a file, a
@@ -493,7 +588,7 @@ func createAt(dir int, name string, mode uint32) (int, error) {
 }
 
 // writeLarge streams a file too big to buffer, in the reading goroutine.
-func (x *extractor) writeLarge(j *fileJob, r io.Reader) error {
+func (x *extractor) writeLarge(j *job, r io.Reader) error {
 	pfd, _, err := x.dirFD(path.Dir(j.rel), true)
 	if err != nil {
 		return err
@@ -537,7 +632,7 @@ func (x *extractor) writeLarge(j *fileJob, r io.Reader) error {
 // fileMeta applies ownership, mode, xattrs and times, in the order that
 // keeps each: chown clears setuid/setgid and file capabilities, and only the
 // timestamps survive everything before them.
-func (x *extractor) fileMeta(fd int, j *fileJob) error {
+func (x *extractor) fileMeta(fd int, j *job) error {
 	if j.chown {
 		if err := unix.Fchown(fd, j.uid, j.gid); err != nil {
 			return err
@@ -560,51 +655,57 @@ func (x *extractor) symlink(hdr *tar.Header, rel string) error {
 	if err := x.clear(rel); err != nil {
 		return err
 	}
-	pfd, sgid, err := x.dirFD(path.Dir(rel), true)
+	_, sgid, err := x.dirFD(path.Dir(rel), true)
 	if err != nil {
 		return err
 	}
-	base := path.Base(rel)
-	err = unix.Symlinkat(hdr.Linkname, pfd, base)
-	if err == unix.EEXIST {
-		if err = removeAllAt(pfd, base); err == nil {
-			err = unix.Symlinkat(hdr.Linkname, pfd, base)
-		}
+	x.dispatch(x.nodeJob(hdr, rel, sgid, true))
+	return nil
+}
+
+// nodeJob describes the metadata of a symlink or special file.
+func (x *extractor) nodeJob(hdr *tar.Header, rel string, sgid, symlink bool) *job {
+	return &job{
+		symlink: symlink,
+		rel:     rel,
+		name:    hdr.Name,
+		link:    hdr.Linkname,
+		perm:    x.perm(hdr),
+		uid:     hdr.Uid,
+		gid:     hdr.Gid,
+		chown:   x.needChown(hdr, sgid),
+		ts:      timespecs(hdr.AccessTime, hdr.ModTime),
+		xattrs:  x.xattrs(hdr),
 	}
-	if err != nil {
-		return fmt.Errorf("symlink %s: %w", rel, err)
-	}
-	return x.nodeMeta(hdr, pfd, base, sgid, false)
 }
 
 // nodeMeta applies metadata to something that cannot be opened for writing
 // (a symlink, a device node, a fifo), by name in its parent.
-func (x *extractor) nodeMeta(hdr *tar.Header, pfd int, base string, sgid, chmod bool) error {
-	if x.needChown(hdr, sgid) {
-		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("chown %s: %w", base, err)
+func (x *extractor) nodeMeta(j *job, pfd int, base string, chmod bool) error {
+	if j.chown {
+		if err := unix.Fchownat(pfd, base, j.uid, j.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown %s: %w", j.rel, err)
 		}
 	}
-	if perm := x.perm(hdr); chmod && x.needChmod(perm) {
-		// fchmodat follows a symlink at base, but this goroutine has just
-		// created the node there and is the only one touching the name.
-		if err := unix.Fchmodat(pfd, base, perm, 0); err != nil {
-			return fmt.Errorf("chmod %s: %w", base, err)
+	if chmod && x.needChmod(j.perm) {
+		// fchmodat follows a symlink at base, but the node was just created
+		// there and nothing else touches the name meanwhile.
+		if err := unix.Fchmodat(pfd, base, j.perm, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", j.rel, err)
 		}
 	}
-	if xa := x.xattrs(hdr); len(xa) > 0 {
+	if len(j.xattrs) > 0 {
 		// The parent is reached through our own fd; the l-variant does not
 		// follow base itself.
 		p := fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
-		for k, v := range xa {
+		for k, v := range j.xattrs {
 			if err := unix.Lsetxattr(p, k, []byte(v), 0); err != nil {
-				return fmt.Errorf("xattr %s on %s: %w", k, base, err)
+				return fmt.Errorf("xattr %s on %s: %w", k, j.rel, err)
 			}
 		}
 	}
-	ts := timespecs(hdr.AccessTime, hdr.ModTime)
-	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times of %s: %w", base, err)
+	if err := unix.UtimesNanoAt(pfd, base, j.ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", j.rel, err)
 	}
 	return nil
 }
@@ -616,9 +717,7 @@ func (x *extractor) hardlink(rel, target string) error {
 	if err := x.clear(rel); err != nil {
 		return err
 	}
-	if j, ok := x.files[target]; ok {
-		x.wait(j)
-	}
+	x.waitPath(target)
 	tpfd, _, err := x.dirFD(path.Dir(target), false)
 	if err != nil {
 		return fmt.Errorf("hard link target: %w", err)
@@ -638,8 +737,8 @@ func (x *extractor) hardlink(rel, target string) error {
 	if err != nil {
 		return fmt.Errorf("hard link %s to %s: %w", rel, target, err)
 	}
-	if j, ok := x.files[target]; ok {
-		x.files[rel] = &fileJob{rel: rel, sum: j.sum, size: j.size, done: true}
+	if j, ok := x.last[target]; ok && !j.symlink {
+		x.last[rel] = &job{rel: rel, sum: j.sum, size: j.size, done: true}
 	}
 	return nil
 }
@@ -672,7 +771,7 @@ func (x *extractor) mknod(hdr *tar.Header, rel string) error {
 	if err != nil {
 		return fmt.Errorf("mknod %s: %w", rel, err)
 	}
-	return x.nodeMeta(hdr, pfd, base, sgid, true)
+	return x.nodeMeta(x.nodeJob(hdr, rel, sgid, false), pfd, base, true)
 }
 
 // finish waits for the workers, applies directory metadata and returns the
@@ -703,9 +802,11 @@ func (x *extractor) finish() (map[string]FileDigest, error) {
 			return nil, fmt.Errorf("aci: entry %q: %w", dm.m.name, err)
 		}
 	}
-	files := make(map[string]FileDigest, len(x.files))
-	for rel, j := range x.files {
-		files[rel] = FileDigest{Sum: j.sum, Size: j.size}
+	files := make(map[string]FileDigest, len(x.last))
+	for rel, j := range x.last {
+		if !j.symlink {
+			files[rel] = FileDigest{Sum: j.sum, Size: j.size}
+		}
 	}
 	return files, nil
 }
@@ -761,7 +862,9 @@ func (x *extractor) dirMetaPath(rel string, m *meta) error {
 func (x *extractor) stop() {
 	if !x.closed {
 		x.closed = true
-		close(x.jobs)
+		for _, q := range x.queues {
+			close(q)
+		}
 		x.wg.Wait()
 	}
 }

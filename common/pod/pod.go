@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/appc/spec/schema"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/uuid"
 
 	"github.com/rkt/rkt/common/atomicfile"
@@ -466,5 +467,11 @@ func (p *Pod) Stage1Entrypoint(annotation string) (string, int, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	return filepath.Join(rootfs, ep), v, nil
+	// An entrypoint may be a symlink inside the stage1 (absolute or not):
+	// resolve it there, never on the host.
+	path, err := securejoin.SecureJoin(rootfs, ep)
+	if err != nil {
+		return "", 0, fmt.Errorf("pod %s: stage1 entrypoint %s: %w", p.UUID, ep, err)
+	}
+	return path, v, nil
 }
