@@ -1,13 +1,15 @@
 // Command rkt-prepare is `rkt prepare`, and `rkt run` when started as
-// rkt-run. Its feature is not built yet; it says so and fails rather than
-// pretend.
+// rkt-run (the dispatcher does that, and the build links rkt-run to it).
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/preparecmd"
+)
 
 func main() {
 	if cli.Invoked() == "rkt-run" {
-		cli.Main(cli.NotImplemented("run", "run image(s) in a pod"))
+		cli.Main(preparecmd.Run())
 	}
-	cli.Main(cli.NotImplemented("prepare", "prepare to run image(s) in a pod"))
+	cli.Main(preparecmd.Prepare())
 }

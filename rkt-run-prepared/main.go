@@ -1,9 +1,10 @@
-// Command rkt-run-prepared is `rkt run-prepared`: run a prepared pod. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-run-prepared is `rkt run-prepared`: it starts a prepared
+// pod by exec'ing its stage1.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/preparecmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("run-prepared", "run a prepared pod"))
-}
+func main() { cli.Main(preparecmd.RunPrepared()) }

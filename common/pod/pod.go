@@ -475,3 +475,25 @@ func (p *Pod) Stage1Entrypoint(annotation string) (string, int, error) {
 	}
 	return path, v, nil
 }
+
+// OpenLocked adopts the lock of a pod that the parent process locked and
+// handed over across exec (rkt run execs rkt-run-prepared with it).
+func OpenLocked(root dirs.Root, id string, fd int) (*Pod, error) {
+	p := &Pod{UUID: id, root: root}
+	for _, pl := range []Place{Prepare, Prepared, Run} {
+		if _, err := os.Stat(filepath.Join(root.PodsIn(pl.Dir()), id)); err == nil {
+			p.Place = pl
+			break
+		}
+	}
+	if p.Place == Embryo {
+		return nil, fmt.Errorf("pod %s: %w", id, ErrNotFound)
+	}
+	l, err := flock.FromFD(fd, p.Dir())
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: adopting lock: %w", id, err)
+	}
+	p.lock = l
+	p.State = StateOf(p.Place, true)
+	return p, nil
+}

@@ -65,7 +65,9 @@ const (
 )
 
 // AppRootfsRel returns an app's rootfs relative to the pod directory.
-func AppRootfsRel(app string) string { return Stage1RootfsRel + "/" + Stage2Dir + "/" + app + "/rootfs" }
+func AppRootfsRel(app string) string {
+	return Stage1RootfsRel + "/" + Stage2Dir + "/" + app + "/rootfs"
+}
 
 // AppManifestRel returns an app's image manifest inside the stage1 rootfs,
 // relative to the pod directory.

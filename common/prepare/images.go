@@ -1,0 +1,119 @@
+package prepare
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/discovery"
+	"github.com/rkt/rkt/common/dispatch"
+	"github.com/rkt/rkt/common/store"
+)
+
+// resolver finds images in the store, and runs rkt-fetch for those it
+// must get from elsewhere: prepare links no network code.
+type resolver struct {
+	st      *store.Store
+	globals *cli.Globals
+	policy  string
+	stderr  io.Writer
+}
+
+// resolve returns the store key of an image argument (reference
+// CLI-RUN-21). IDs are looked up in the store; names, with pull policy
+// never or new, too; everything else is rkt-fetch's job.
+func (r *resolver) resolve(arg, signature string, insecureImage bool) (string, error) {
+	if store.IsID(arg) {
+		return r.st.ResolveID(arg)
+	}
+	if r.policy != "update" && isName(arg) {
+		if name, labels, err := discovery.ParseName(arg); err == nil {
+			found, err := r.st.FindByName(name, withoutLatest(labels))
+			if err != nil {
+				return "", err
+			}
+			if len(found) > 0 {
+				return found[0].Key, nil
+			}
+			if r.policy == "never" {
+				return "", fmt.Errorf("image %s not found in the store (pull policy never)", arg)
+			}
+		}
+	}
+	return r.fetch(arg, signature, insecureImage)
+}
+
+func withoutLatest(labels map[string]string) map[string]string {
+	if labels["version"] == "latest" {
+		delete(labels, "version")
+	}
+	return labels
+}
+
+// isName tells an appc name from a path or URL, as rkt-fetch does.
+func isName(arg string) bool {
+	if strings.Contains(arg, "://") || strings.HasPrefix(arg, "docker:") || filepath.IsAbs(arg) || strings.Contains(arg, "./") {
+		return false
+	}
+	fi, err := os.Stat(arg)
+	return err != nil || !fi.Mode().IsRegular()
+}
+
+// fetch runs rkt-fetch as a child with the same global options and
+// returns the key it prints.
+func (r *resolver) fetch(arg, signature string, insecureImage bool) (string, error) {
+	bin, err := dispatch.Binary(dispatch.ExecDir(r.globals.ExecPath), "rkt-fetch")
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", arg, err)
+	}
+	args := r.globalArgs(insecureImage)
+	args = append(args, "--full", "--pull-policy="+r.policy)
+	if signature != "" {
+		args = append(args, "--signature="+signature)
+	}
+	args = append(args, arg)
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, r.stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("fetching image %s failed", arg)
+		}
+		return "", fmt.Errorf("fetching image %s: %w", arg, err)
+	}
+	id := strings.TrimSpace(out.String())
+	key, err := r.st.ResolveID(id)
+	if err != nil {
+		return "", fmt.Errorf("rkt-fetch printed %q for %s: %w", id, arg, err)
+	}
+	return key, nil
+}
+
+func (r *resolver) globalArgs(insecureImage bool) []string {
+	g := r.globals
+	args := []string{"--dir=" + r.st.Root().Path(), "--system-config=" + g.SystemConfig, "--local-config=" + g.LocalConfig}
+	if g.UserConfig != "" {
+		args = append(args, "--user-config="+g.UserConfig)
+	}
+	if g.ExecPath != "" {
+		args = append(args, "--exec-path="+g.ExecPath)
+	}
+	if g.Debug {
+		args = append(args, "--debug")
+	}
+	if g.TrustKeysFromHTTPS {
+		args = append(args, "--trust-keys-from-https")
+	}
+	ins := g.Insecure
+	if insecureImage {
+		ins |= cli.InsecureImage
+	}
+	return append(args, "--insecure-options="+ins.String())
+}

@@ -1,0 +1,337 @@
+// Package prepare is stage0's preparation of a pod (`rkt prepare`, and
+// the first half of `rkt run`): resolve the stage1 and app images, render
+// their trees, write the pod manifest and the pod directory, and leave the
+// pod in prepare/ under its lock for the caller to move on.
+package prepare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/config"
+	"github.com/rkt/rkt/common/dirs"
+	"github.com/rkt/rkt/common/flock"
+	"github.com/rkt/rkt/common/fscopy"
+	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/podspec"
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/store"
+)
+
+// Options is everything prepare needs from the command line.
+type Options struct {
+	Root         dirs.Root
+	Globals      *cli.Globals
+	Config       *config.Config
+	Pod          podspec.Pod
+	Apps         []*podspec.App
+	PodManifest  string // --pod-manifest
+	PullPolicy   string
+	NoOverlay    bool
+	PrivateUsers bool
+	Stage1       Stage1Flags
+	UUIDFileSave string
+	Stderr       io.Writer
+}
+
+type preparer struct {
+	opts Options
+	cfg  *config.Config
+	res  *resolver
+	st   *store.Store
+}
+
+// Prepare makes a pod ready to run. On success the pod is in prepare/,
+// locked by the returned Pod; on failure after the pod was created it is
+// left in prepare/, unlocked, for gc (reference CLI-PREP-02).
+func Prepare(opts Options) (*pod.Pod, error) {
+	st, err := store.Open(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	p := &preparer{opts: opts, cfg: cfg, st: st,
+		res: &resolver{st: st, globals: opts.Globals, policy: opts.PullPolicy, stderr: opts.Stderr}}
+	return p.prepare()
+}
+
+type appTree struct {
+	name     string
+	key      string
+	treeID   string
+	manifest []byte
+}
+
+func (p *preparer) prepare() (*pod.Pod, error) {
+	s1key, err := p.stage1()
+	if err != nil {
+		return nil, fmt.Errorf("stage1: %w", err)
+	}
+	var pm *schema.PodManifest
+	if p.opts.PodManifest != "" {
+		pm, err = p.readPodManifest()
+	} else {
+		pm, err = p.buildPodManifest()
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Image gc removes trees under the exclusive prepare lock: hold it
+	// shared from render until the pod records its trees.
+	unlock, err := flock.KeyLock(p.opts.Root.Locks(), dirs.PrepareLockKey, flock.Shared, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	skip := p.opts.Globals.Insecure.Has(cli.InsecureOnDisk)
+	s1tree, err := p.st.Render(s1key, true, skip)
+	if err != nil {
+		return nil, fmt.Errorf("rendering stage1: %w", err)
+	}
+	s1manifest, err := p.st.Manifest(s1key)
+	if err != nil {
+		return nil, err
+	}
+	var apps []appTree
+	for _, ra := range pm.Apps {
+		key, err := p.st.ResolveID(ra.Image.ID.String())
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
+		}
+		tree, err := p.st.Render(key, true, skip)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: rendering: %w", ra.Name, err)
+		}
+		m, err := p.st.Manifest(key)
+		if err != nil {
+			return nil, err
+		}
+		p.st.Touch(key)
+		apps = append(apps, appTree{name: string(ra.Name), key: key, treeID: tree, manifest: m})
+	}
+	p.st.Touch(s1key)
+	pmJSON, err := json.Marshal(pm)
+	if err != nil {
+		return nil, err
+	}
+
+	pd, err := pod.Create(p.opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*pod.Pod, error) {
+		pd.Close() // an unlocked prepare/ dir is an aborted prepare, for gc
+		return nil, err
+	}
+	if p.opts.UUIDFileSave != "" {
+		if err := os.WriteFile(p.opts.UUIDFileSave, []byte(pd.UUID), 0o644); err != nil {
+			return fail(fmt.Errorf("--uuid-file-save: %w", err))
+		}
+	}
+	overlay := !p.opts.NoOverlay
+	if overlay {
+		if why := overlayUnusable(p.opts.Root.Path()); why != "" {
+			fmt.Fprintf(p.opts.Stderr, "rkt: warning: disabling overlay support: %q\n", why)
+			overlay = false
+		}
+	}
+	if err := p.writePodDir(pd, pmJSON, s1manifest, s1tree, apps, overlay); err != nil {
+		return fail(fmt.Errorf("preparing pod %s: %w", pd.UUID, err))
+	}
+	return pd, nil
+}
+
+func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree string, apps []appTree, overlay bool) error {
+	write := func(rel string, data []byte) error {
+		path := pd.Path(rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return err
+		}
+		return os.WriteFile(path, data, 0o640)
+	}
+	files := []struct {
+		rel  string
+		data []byte
+	}{
+		{stage1abi.PodManifestFile, pmJSON},
+		{stage1abi.Stage1ManifestRel, s1manifest},
+		{stage1abi.Stage1TreeIDFile, []byte(s1tree)},
+	}
+	for _, a := range apps {
+		dir := filepath.Join(stage1abi.AppsInfoDir, a.name)
+		files = append(files,
+			struct {
+				rel  string
+				data []byte
+			}{filepath.Join(dir, stage1abi.AppManifestFile), a.manifest},
+			struct {
+				rel  string
+				data []byte
+			}{filepath.Join(dir, stage1abi.AppTreeIDFile), []byte(a.treeID)})
+	}
+	for _, f := range files {
+		if err := write(f.rel, f.data); err != nil {
+			return err
+		}
+	}
+	if overlay {
+		// run-prepared mounts the trees; here only the writable layers.
+		for _, name := range append([]string{"stage1"}, appNames(apps)...) {
+			for _, sub := range []string{"upper", "work"} {
+				if err := os.MkdirAll(pd.Path(filepath.Join(stage1abi.OverlayDir, name, sub)), 0o755); err != nil {
+					return err
+				}
+			}
+		}
+		if err := os.MkdirAll(pd.Path(stage1abi.Stage1RootfsRel), 0o755); err != nil {
+			return err
+		}
+		return write(stage1abi.OverlayPrepared, nil)
+	}
+	if err := fscopy.Copy(p.st.TreeRootfs(s1tree), pd.Path(stage1abi.Stage1RootfsRel)); err != nil {
+		return err
+	}
+	for _, a := range apps {
+		if err := os.MkdirAll(pd.Path(filepath.Dir(stage1abi.AppRootfsRel(a.name))), 0o755); err != nil {
+			return err
+		}
+		if err := fscopy.Copy(p.st.TreeRootfs(a.treeID), pd.Path(stage1abi.AppRootfsRel(a.name))); err != nil {
+			return err
+		}
+		if err := write(stage1abi.AppManifestRel(a.name), a.manifest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appNames(apps []appTree) []string {
+	var out []string
+	for _, a := range apps {
+		out = append(out, a.name)
+	}
+	return out
+}
+
+// buildPodManifest resolves the app images and makes the manifest from
+// the command line.
+func (p *preparer) buildPodManifest() (*schema.PodManifest, error) {
+	if len(p.opts.Apps) == 0 {
+		return nil, cli.Usagef("no image given")
+	}
+	insecure := p.opts.Globals.Insecure.Has(cli.InsecureImage)
+	var images []podspec.Image
+	for _, a := range p.opts.Apps {
+		key, err := p.res.resolve(a.Image, a.Signature, insecure)
+		if err != nil {
+			return nil, err
+		}
+		info, err := p.st.Info(key)
+		if err != nil {
+			return nil, err
+		}
+		m, err := p.st.ParsedManifest(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkOSArch(m); err != nil {
+			return nil, fmt.Errorf("image %s: %w", a.Image, err)
+		}
+		h, err := types.NewHash(info.ID)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, podspec.Image{ID: *h, Manifest: m})
+	}
+	pp := p.opts.Pod
+	pp.ParentEnv = os.Environ()
+	return podspec.Build(&pp, p.opts.Apps, images)
+}
+
+// checkOSArch refuses images for another system (reference CLI-RUN-22).
+func checkOSArch(m *schema.ImageManifest) error {
+	os, okOS := m.Labels.Get("os")
+	arch, okArch := m.Labels.Get("arch")
+	if !okOS || !okArch {
+		return errors.New("missing os or arch label")
+	}
+	if os != "linux" {
+		return fmt.Errorf("bad os %q: this host runs linux", os)
+	}
+	switch arch {
+	case "amd64", "i386":
+		return nil
+	}
+	return fmt.Errorf("bad arch %q: this host runs amd64", arch)
+}
+
+// readPodManifest reads --pod-manifest: its apps must name images that
+// are in the store.
+func (p *preparer) readPodManifest() (*schema.PodManifest, error) {
+	data, err := os.ReadFile(p.opts.PodManifest)
+	if err != nil {
+		return nil, fmt.Errorf("--pod-manifest: %w", err)
+	}
+	var pm schema.PodManifest
+	if err := json.Unmarshal(data, &pm); err != nil {
+		return nil, fmt.Errorf("--pod-manifest %s: %w", p.opts.PodManifest, err)
+	}
+	for i, ra := range pm.Apps {
+		key, err := p.st.ResolveID(ra.Image.ID.String())
+		if err != nil {
+			return nil, fmt.Errorf("--pod-manifest: app %s: %w", ra.Name, err)
+		}
+		info, err := p.st.Info(key)
+		if err != nil {
+			return nil, err
+		}
+		h, _ := types.NewHash(info.ID)
+		pm.Apps[i].Image.ID = *h
+		if ra.App == nil {
+			m, err := p.st.ParsedManifest(key)
+			if err != nil {
+				return nil, err
+			}
+			pm.Apps[i].App = m.App
+		}
+	}
+	if _, ok := pm.Annotations.Get(stage1abi.AnnotationMutable); !ok {
+		pm.Annotations.Set(stage1abi.AnnotationMutable, "false")
+	}
+	return &pm, nil
+}
+
+// overlayUnusable says why overlayfs cannot hold pods on the data dir's
+// filesystem, or "" if it can (reference CLI-RUN-10).
+func overlayUnusable(dir string) string {
+	fsys, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !strings.Contains(string(fsys), "\toverlay\n") {
+		return "overlay filesystem is not supported by the kernel"
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return err.Error()
+	}
+	switch st.Type {
+	case 0x794c7630:
+		return "the data directory is on overlayfs"
+	case 0x61756673:
+		return "the data directory is on aufs"
+	case 0x2fc12fc1:
+		return "the data directory is on zfs"
+	}
+	return ""
+}

@@ -1,0 +1,331 @@
+// Package preparecmd is `rkt prepare`, `rkt run` and `rkt run-prepared`.
+package preparecmd
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/dispatch"
+	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/podspec"
+	"github.com/rkt/rkt/common/prepare"
+	"github.com/rkt/rkt/common/runpod"
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// prepFlags are the flags prepare and run share (reference CLI-PREP-01).
+type prepFlags struct {
+	pod          podspec.Pod
+	podManifest  string
+	pullPolicy   string
+	storeOnly    bool
+	noStore      bool
+	noOverlay    bool
+	privateUsers bool
+	stage1       prepare.Stage1Flags
+	quiet        bool
+	uuidFileSave string
+}
+
+func (f *prepFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.pod.Volumes, "volume", nil, "pod volume: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL] or NAME,kind=empty[,mode=0755][,uid=0][,gid=0]")
+	fs.StringArrayVar(&f.pod.Ports, "port", nil, "expose a port of an app: NAME:[HOSTIP:]HOSTPORT")
+	fs.StringArrayVar(&f.pod.Mounts, "mount", nil, "mount a volume in every app: volume=NAME,target=PATH (after an image: that app only)")
+	fs.BoolVar(&f.pod.InheritEnv, "inherit-env", false, "give the apps rkt's environment (never overriding theirs)")
+	fs.StringArrayVar(&f.pod.SetEnv, "set-env", nil, "an environment variable for all apps: NAME=VALUE")
+	fs.StringVar(&f.pod.SetEnvFile, "set-env-file", "", "a file of NAME=VALUE lines for all apps")
+	fs.StringVar(&f.podManifest, "pod-manifest", "", "run this appc pod manifest instead of images from the command line")
+	fs.StringVar(&f.pullPolicy, "pull-policy", "new", "when to fetch images: never, new or update")
+	fs.BoolVar(&f.storeOnly, "store-only", false, "same as --pull-policy=never")
+	fs.BoolVar(&f.noStore, "no-store", false, "same as --pull-policy=update")
+	_ = fs.MarkDeprecated("store-only", "use --pull-policy=never")
+	_ = fs.MarkDeprecated("no-store", "use --pull-policy=update")
+	fs.BoolVar(&f.noOverlay, "no-overlay", false, "copy the image trees instead of mounting them with overlayfs")
+	fs.BoolVar(&f.privateUsers, "private-users", false, "run the pod in a user namespace")
+	fs.StringVar(&f.stage1.URL, "stage1-url", "", "stage1 image by URL")
+	fs.StringVar(&f.stage1.Path, "stage1-path", "", "stage1 image by path")
+	fs.StringVar(&f.stage1.Name, "stage1-name", "", "stage1 image by name in the store")
+	fs.StringVar(&f.stage1.Hash, "stage1-hash", "", "stage1 image by ID in the store")
+	fs.StringVar(&f.stage1.FromDir, "stage1-from-dir", "", "stage1 image file in the stage1 images directory")
+	fs.StringVar(&f.uuidFileSave, "uuid-file-save", "", "write the pod UUID to this file")
+}
+
+// options checks the flags and makes the prepare options.
+func (f *prepFlags) options(env *cli.Env, args []string) (prepare.Options, error) {
+	var o prepare.Options
+	if f.storeOnly && f.noStore {
+		return o, cli.Usagef("--store-only and --no-store are mutually exclusive")
+	}
+	if f.storeOnly {
+		f.pullPolicy = "never"
+	} else if f.noStore {
+		f.pullPolicy = "update"
+	}
+	switch f.pullPolicy {
+	case "never", "new", "update":
+	default:
+		return o, cli.Usagef("invalid pull policy %q: must be never, new or update", f.pullPolicy)
+	}
+	apps, err := podspec.ParseApps(args)
+	if err != nil {
+		return o, err
+	}
+	if f.podManifest != "" {
+		changed := func(n string) bool { return env.Flags.Changed(n) }
+		if len(apps) > 0 || len(f.pod.Volumes) > 0 || len(f.pod.Mounts) > 0 || len(f.pod.Ports) > 0 ||
+			f.pullPolicy != "new" || f.pod.InheritEnv || changed("set-env") || changed("set-env-file") {
+			return o, fmt.Errorf("conflicting flags set with --pod-manifest (only --net, --no-overlay, --interactive, DNS and hostname flags may be given)")
+		}
+	} else if len(apps) == 0 {
+		return o, cli.Usagef("no image given")
+	}
+	if f.privateUsers {
+		return o, fmt.Errorf("--private-users is not supported yet (it needs the native stage1)")
+	}
+	root, err := env.DataDir()
+	if err != nil {
+		return o, err
+	}
+	cfg, err := env.Config()
+	if err != nil {
+		return o, err
+	}
+	return prepare.Options{
+		Root: root, Globals: env.Globals, Config: cfg, Pod: f.pod, Apps: apps,
+		PodManifest: f.podManifest, PullPolicy: f.pullPolicy, NoOverlay: f.noOverlay,
+		PrivateUsers: f.privateUsers, Stage1: f.stage1, UUIDFileSave: f.uuidFileSave, Stderr: env.Stderr,
+	}, nil
+}
+
+// Prepare returns the `rkt prepare` command.
+func Prepare() *cli.Command {
+	var f prepFlags
+	return &cli.Command{
+		Name:           "prepare",
+		Summary:        "Prepare to run image(s) in a pod",
+		Usage:          "[flags] IMAGE [app flags] [-- app args [---]] [IMAGE ...]",
+		Description:    appHelp,
+		NeedsRoot:      true,
+		StopAtFirstArg: true,
+		Flags: func(fs *pflag.FlagSet) {
+			f.register(fs)
+			fs.BoolVar(&f.quiet, "quiet", false, "print only the UUID")
+		},
+		Run: func(env *cli.Env, args []string) error {
+			o, err := f.options(env, args)
+			if err != nil {
+				return err
+			}
+			p, err := prepare.Prepare(o)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if err := p.MoveTo(pod.Prepared); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, p.UUID)
+			return nil
+		},
+	}
+}
+
+const appHelp = `IMAGE is an image ID, a name (found in the store, else fetched), a
+file path or a URL (fetched by rkt-fetch). Flags after an image apply to
+that app: ` + podspec.AppFlagNames + `.
+Arguments after -- are added to the app's command, up to --- or the end.`
+
+// runFlags are the flags that only take effect when a pod starts
+// (reference CLI-RUNP-01).
+type runFlags struct {
+	net         []string
+	dns         []string
+	dnsSearch   []string
+	dnsOpt      []string
+	dnsDomain   string
+	hostsEntry  []string
+	interactive bool
+	mdsRegister bool
+	hostname    string
+	ipc         string
+	lockFD      int
+}
+
+func (r *runFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&r.net, "net", nil, "networks to join: default, default-restricted, host, none, or names from net.d, with NAME:K=V;K2=V2 arguments")
+	fs.Lookup("net").NoOptDefVal = "default"
+	fs.StringArrayVar(&r.dns, "dns", nil, "name servers for the pod, or host, or none")
+	fs.StringArrayVar(&r.dnsSearch, "dns-search", nil, "DNS search domains")
+	fs.StringArrayVar(&r.dnsOpt, "dns-opt", nil, "DNS resolver options")
+	fs.StringVar(&r.dnsDomain, "dns-domain", "", "DNS domain")
+	fs.StringArrayVar(&r.hostsEntry, "hosts-entry", nil, "/etc/hosts entries IP=HOST, or host")
+	fs.BoolVar(&r.interactive, "interactive", false, "attach the terminal to the (single) app")
+	fs.BoolVar(&r.mdsRegister, "mds-register", false, "register the pod with the metadata service")
+	fs.StringVar(&r.hostname, "hostname", "", "the pod's hostname (default rkt-UUID)")
+	fs.StringVar(&r.ipc, "ipc", "", "IPC namespace: auto, private or parent")
+	fs.IntVar(&r.lockFD, "lock-fd", -1, "")
+	_ = fs.MarkHidden("lock-fd")
+}
+
+// stage1Args checks the run flags and makes the stage1 arguments.
+func (r *runFlags) stage1Args(env *cli.Env, apps int) (stage1abi.RunArgs, error) {
+	a := stage1abi.RunArgs{
+		Debug:                          env.Globals.Debug,
+		Net:                            strings.Join(r.net, ","),
+		Interactive:                    r.interactive,
+		LocalConfig:                    env.Globals.LocalConfig,
+		Hostname:                       r.hostname,
+		IPC:                            r.ipc,
+		DisableCapabilitiesRestriction: env.Globals.Insecure.Has(cli.InsecureCapabilities),
+		DisablePaths:                   env.Globals.Insecure.Has(cli.InsecurePaths),
+		DisableSeccomp:                 env.Globals.Insecure.Has(cli.InsecureSeccomp),
+	}
+	if r.interactive && apps > 1 {
+		return a, fmt.Errorf("--interactive needs a pod with exactly one app, this one has %d", apps)
+	}
+	switch r.ipc {
+	case "", "auto", "private", "parent":
+	default:
+		return a, fmt.Errorf("invalid --ipc %q: must be auto, private or parent", r.ipc)
+	}
+	if r.mdsRegister {
+		return a, fmt.Errorf("--mds-register: the metadata service is not implemented yet")
+	}
+	for _, d := range r.dns {
+		for _, ip := range strings.Split(d, ",") {
+			if (ip == "host" || ip == "none") && len(r.dns) == 1 {
+				continue
+			}
+			if net.ParseIP(ip) == nil {
+				return a, fmt.Errorf("invalid --dns %q: not an IP address (host and none must be alone)", ip)
+			}
+		}
+	}
+	if len(r.dns) > 0 || len(r.dnsSearch) > 0 || len(r.dnsOpt) > 0 || r.dnsDomain != "" || len(r.hostsEntry) > 0 {
+		return a, fmt.Errorf("--dns, --dns-search, --dns-opt, --dns-domain and --hosts-entry are not implemented yet (pod networking)")
+	}
+	return a, nil
+}
+
+// Run returns the `rkt run` command: prepare, then run-prepared with the
+// pod's lock held throughout (Prepare → Run, never Prepared).
+func Run() *cli.Command {
+	var f prepFlags
+	var r runFlags
+	return &cli.Command{
+		Name:           "run",
+		Summary:        "Run image(s) in a pod",
+		Usage:          "[flags] IMAGE [app flags] [-- app args [---]] [IMAGE ...]",
+		Description:    appHelp + "\nrkt run exits with the status of the pod's app.",
+		NeedsRoot:      true,
+		StopAtFirstArg: true,
+		Flags: func(fs *pflag.FlagSet) {
+			f.register(fs)
+			r.register(fs)
+		},
+		Run: func(env *cli.Env, args []string) error {
+			o, err := f.options(env, args)
+			if err != nil {
+				return err
+			}
+			if _, err := r.stage1Args(env, max(len(o.Apps), 1)); err != nil {
+				return err
+			}
+			p, err := prepare.Prepare(o)
+			if err != nil {
+				return err
+			}
+			fd, err := p.LockFD()
+			if err != nil {
+				return err
+			}
+			return execRunPrepared(env, p.UUID, fd, env.Flags)
+		},
+	}
+}
+
+// execRunPrepared hands the locked pod to rkt-run-prepared with the run
+// flags as given.
+func execRunPrepared(env *cli.Env, uuid string, fd int, fs *pflag.FlagSet) error {
+	bin, err := dispatch.Binary(dispatch.ExecDir(env.Globals.ExecPath), "rkt-run-prepared")
+	if err != nil {
+		return err
+	}
+	argv := []string{"rkt-run-prepared", "--lock-fd=" + strconv.Itoa(fd)}
+	fs.Visit(func(fl *pflag.Flag) {
+		if isRunFlag(fl.Name) || env.Globals.FlagSet().Lookup(fl.Name) != nil {
+			if sv, ok := fl.Value.(pflag.SliceValue); ok {
+				for _, v := range sv.GetSlice() {
+					argv = append(argv, "--"+fl.Name+"="+v)
+				}
+				return
+			}
+			argv = append(argv, "--"+fl.Name+"="+fl.Value.String())
+		}
+	})
+	argv = append(argv, uuid)
+	return execv(bin, argv)
+}
+
+var runFlagNames = map[string]bool{"net": true, "dns": true, "dns-search": true, "dns-opt": true, "dns-domain": true,
+	"hosts-entry": true, "interactive": true, "mds-register": true, "hostname": true, "ipc": true}
+
+func isRunFlag(name string) bool { return runFlagNames[name] }
+
+// RunPrepared returns the `rkt run-prepared` command.
+func RunPrepared() *cli.Command {
+	var r runFlags
+	return &cli.Command{
+		Name:      "run-prepared",
+		Summary:   "Run a prepared pod",
+		Usage:     "[flags] UUID",
+		NeedsRoot: true,
+		Flags:     r.register,
+		Run: func(env *cli.Env, args []string) error {
+			if len(args) != 1 {
+				return cli.Usagef("run-prepared needs exactly one pod UUID")
+			}
+			root, err := env.DataDir()
+			if err != nil {
+				return err
+			}
+			var p *pod.Pod
+			if r.lockFD >= 0 {
+				p, err = pod.OpenLocked(root, args[0], r.lockFD)
+				if err != nil {
+					return err
+				}
+			} else {
+				if p, err = pod.Lookup(root, args[0]); err != nil {
+					return err
+				}
+				if p.Place != pod.Prepared {
+					return fmt.Errorf("pod %q is not prepared", p.UUID)
+				}
+				if err := p.Lock(false); err != nil {
+					return fmt.Errorf("pod %q is being started by another process: %w", p.UUID, err)
+				}
+			}
+			m, _, err := p.Manifest()
+			if err != nil {
+				return err
+			}
+			a, err := r.stage1Args(env, len(m.Apps))
+			if err != nil {
+				return err
+			}
+			return runpod.Exec(p, a, func(s string) { env.Warnf("%s", s) })
+		},
+	}
+}
+
+func execv(bin string, argv []string) error {
+	return fmt.Errorf("executing %s: %w", bin, syscall.Exec(bin, argv, os.Environ()))
+}

@@ -1,0 +1,126 @@
+// Package runpod starts a prepared pod: it moves the pod to run/, gives it
+// a private mount namespace with its trees mounted, and execs the stage1
+// `run` entrypoint with the pod lock, so that the stage1 holds the lock
+// for the pod's life and the pod's exit status is rkt's.
+package runpod
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// Exec starts a pod whose lock the caller holds: from prepare/ (rkt run)
+// or prepared/ (rkt run-prepared). It returns only on failure; the pod is
+// then left in run/, unlocked, as an exited pod for gc.
+func Exec(p *pod.Pod, args stage1abi.RunArgs, warn func(string)) error {
+	s1, err := p.Stage1Manifest()
+	if err != nil {
+		return fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
+	}
+	ep, err := stage1abi.Entrypoint(s1, stage1abi.AnnotationRun)
+	if err != nil {
+		return err
+	}
+	version, err := stage1abi.InterfaceVersion(s1)
+	if err != nil {
+		return err
+	}
+	args.UUID = p.UUID
+	argv, dropped := args.Args(version)
+	for _, d := range dropped {
+		warn(d.String())
+	}
+	if err := p.MoveTo(pod.Run); err != nil {
+		return err
+	}
+	fd, err := p.LockFD()
+	if err != nil {
+		return err
+	}
+	// The mount namespace belongs to this OS thread until exec, which
+	// hands it to the stage1: everything mounted below dies with the pod.
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("pod %s: new mount namespace: %w", p.UUID, err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("pod %s: making mounts slave: %w", p.UUID, err)
+	}
+	if p.Overlay() {
+		if err := mountTrees(p); err != nil {
+			return fmt.Errorf("pod %s: %w", p.UUID, err)
+		}
+	}
+	rootfs := p.Path(stage1abi.Stage1RootfsRel)
+	path, err := securejoin.SecureJoin(rootfs, ep)
+	if err != nil {
+		return fmt.Errorf("pod %s: stage1 run entrypoint: %w", p.UUID, err)
+	}
+	if err := os.Chdir(p.Dir()); err != nil {
+		return err
+	}
+	env := append(os.Environ(), stage1abi.LockFDEnv+"="+strconv.Itoa(fd))
+	err = syscall.Exec(path, append([]string{path}, argv...), env)
+	return fmt.Errorf("pod %s: executing stage1 %s: %w", p.UUID, path, err)
+}
+
+// mountTrees mounts the stage1 and app overlays: the read-only tree as
+// the lower layer, the pod's own upper and work directories above it.
+func mountTrees(p *pod.Pod) error {
+	s1tree, err := p.Stage1TreeID()
+	if err != nil {
+		return fmt.Errorf("stage1 tree: %w", err)
+	}
+	trees := p.Root().Trees()
+	s1root := p.Path(stage1abi.Stage1RootfsRel)
+	if err := overlay(filepath.Join(trees, s1tree, "rootfs"), p.Path(filepath.Join(stage1abi.OverlayDir, "stage1")), s1root); err != nil {
+		return err
+	}
+	m, _, err := p.Manifest()
+	if err != nil {
+		return err
+	}
+	for _, ra := range m.Apps {
+		app := string(ra.Name)
+		info := filepath.Join(stage1abi.AppsInfoDir, app)
+		tree, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppTreeIDFile)))
+		if err != nil {
+			return fmt.Errorf("app %s: tree: %w", app, err)
+		}
+		manifest, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppManifestFile)))
+		if err != nil {
+			return fmt.Errorf("app %s: manifest: %w", app, err)
+		}
+		target := p.Path(stage1abi.AppRootfsRel(app))
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p.Path(stage1abi.AppManifestRel(app)), manifest, 0o644); err != nil {
+			return err
+		}
+		lower := filepath.Join(trees, strings.TrimSpace(string(tree)), "rootfs")
+		if err := overlay(lower, p.Path(filepath.Join(stage1abi.OverlayDir, app)), target); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
+	}
+	return nil
+}
+
+func overlay(lower, layers, target string) error {
+	opts := "lowerdir=" + lower + ",upperdir=" + filepath.Join(layers, "upper") + ",workdir=" + filepath.Join(layers, "work")
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting overlay on %s: %w", target, err)
+	}
+	return nil
+}
