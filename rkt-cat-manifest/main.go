@@ -1,9 +1,9 @@
-// Command rkt-cat-manifest is `rkt cat-manifest`: inspect and print the pod manifest. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-cat-manifest is `rkt cat-manifest`: print a pod's manifest.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podcmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("cat-manifest", "inspect and print the pod manifest"))
-}
+func main() { cli.Main(podcmd.CatManifest()) }

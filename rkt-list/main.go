@@ -1,9 +1,9 @@
-// Command rkt-list is `rkt list`: list pods. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-list is `rkt list`: list pods.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podcmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("list", "list pods"))
-}
+func main() { cli.Main(podcmd.List()) }

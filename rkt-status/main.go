@@ -1,9 +1,9 @@
-// Command rkt-status is `rkt status`: check the status of a pod. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-status is `rkt status`: check the status of a pod.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podcmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("status", "check the status of a pod"))
-}
+func main() { cli.Main(podcmd.Status()) }

@@ -74,11 +74,10 @@ func TestPrefixMatch(t *testing.T) {
 }
 
 func TestNotImplementedSaysSo(t *testing.T) {
-	for _, sub := range []string{"run", "prepare", "list", "gc", "api-service", "metadata-service"} {
+	for _, sub := range []string{"api-service", "metadata-service"} {
 		r := harness.Run(t, harness.Bin("rkt"), sub, "--whatever", "x")
 		r.Fails(t, 254, "rkt: "+sub+" is not implemented yet")
 	}
-	harness.Run(t, harness.Bin("rkt-run"), "x").Fails(t, 254, "rkt: run is not implemented yet")
 }
 
 func TestInsecureOptions(t *testing.T) {

@@ -9,6 +9,8 @@
 package discovery
 
 import (
+	"github.com/rkt/rkt/common/imagename"
+
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +33,7 @@ var (
 	ErrNoMetaTags = errors.New("found no ACI meta tags")
 	// ErrInvalidName is wrapped by the errors for malformed image names
 	// and labels.
-	ErrInvalidName = errors.New("invalid image name")
+	ErrInvalidName = imagename.ErrInvalid
 )
 
 // Options tune discovery. The zero value uses https on the default port and

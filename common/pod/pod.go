@@ -140,7 +140,8 @@ func Lookup(root dirs.Root, arg string) (*Pod, error) {
 		return nil, ErrEmptyUUID
 	}
 	if _, err := uuid.Parse(arg); err == nil {
-		if p, err := Open(root, arg); err == nil {
+		// Embryo and garbage pods are nobody's business (CLI-GEN-05).
+		if p, err := Open(root, arg); err == nil && p.Place != Embryo && p.Place != Garbage {
 			return p, nil
 		}
 	}

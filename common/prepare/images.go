@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/rkt/rkt/common/cli"
-	"github.com/rkt/rkt/common/discovery"
 	"github.com/rkt/rkt/common/dispatch"
+	"github.com/rkt/rkt/common/imagename"
 	"github.com/rkt/rkt/common/store"
 )
 
@@ -33,7 +33,7 @@ func (r *resolver) resolve(arg, signature string, insecureImage bool) (string, e
 		return r.st.ResolveID(arg)
 	}
 	if r.policy != "update" && isName(arg) {
-		if name, labels, err := discovery.ParseName(arg); err == nil {
+		if name, labels, err := imagename.Parse(arg); err == nil {
 			found, err := r.st.FindByName(name, withoutLatest(labels))
 			if err != nil {
 				return "", err

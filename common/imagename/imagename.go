@@ -1,13 +1,20 @@
-package discovery
+// Package imagename parses image arguments of the form
+// name[:version][,label=value...], without any network code, so that
+// privileged commands can look names up in the store.
+package imagename
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/appc/spec/schema/types"
 )
 
-// ParseName splits an image argument "name[:version][,label=value...]" into
+// ErrInvalid is wrapped by every error for a malformed image name.
+var ErrInvalid = errors.New("invalid image name")
+
+// Parse splits an image argument "name[:version][,label=value...]" into
 // the name and its labels; a ":version" becomes the "version" label. The
 // returned map is never nil.
 //
@@ -17,9 +24,9 @@ import (
 // be AC identifiers, values must not be empty, "name" is not a label, a
 // label may not repeat, and only the part before the first comma may hold a
 // colon (so label values may contain colons, which appc refuses anywhere).
-func ParseName(arg string) (name string, labels map[string]string, err error) {
+func Parse(arg string) (name string, labels map[string]string, err error) {
 	bad := func(format string, a ...any) (string, map[string]string, error) {
-		return "", nil, fmt.Errorf("%w %q: %s", ErrInvalidName, arg, fmt.Sprintf(format, a...))
+		return "", nil, fmt.Errorf("%w %q: %s", ErrInvalid, arg, fmt.Sprintf(format, a...))
 	}
 	head, rest, hasLabels := strings.Cut(arg, ",")
 	name, version, hasVersion := strings.Cut(head, ":")

@@ -1,4 +1,4 @@
-package discovery
+package imagename
 
 import (
 	"errors"
@@ -25,13 +25,13 @@ func TestParseName(t *testing.T) {
 		{"example.com/app,expr=a=b", "example.com/app", map[string]string{"expr": "a=b"}},
 		{"example.com/app,source=/tmp$1+2", "example.com/app", map[string]string{"source": "/tmp$1+2"}},
 	} {
-		name, labels, err := ParseName(tc.arg)
+		name, labels, err := Parse(tc.arg)
 		if err != nil {
-			t.Errorf("ParseName(%q): %v", tc.arg, err)
+			t.Errorf("Parse(%q): %v", tc.arg, err)
 			continue
 		}
 		if name != tc.name || !reflect.DeepEqual(labels, tc.labels) {
-			t.Errorf("ParseName(%q) = %q, %v; want %q, %v", tc.arg, name, labels, tc.name, tc.labels)
+			t.Errorf("Parse(%q) = %q, %v; want %q, %v", tc.arg, name, labels, tc.name, tc.labels)
 		}
 	}
 }
@@ -56,8 +56,8 @@ func TestParseNameErrors(t *testing.T) {
 		"example.com/app:1,version=2",
 		"example.com/app,a=1,,b=2",
 	} {
-		if name, labels, err := ParseName(arg); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("ParseName(%q) = %q, %v, %v; want ErrInvalidName", arg, name, labels, err)
+		if name, labels, err := Parse(arg); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) = %q, %v, %v; want ErrInvalid", arg, name, labels, err)
 		}
 	}
 }
@@ -92,26 +92,26 @@ func FuzzParseName(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, arg string) {
-		name, labels, err := ParseName(arg)
+		name, labels, err := Parse(arg)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidName) {
-				t.Fatalf("ParseName(%q): error %v does not wrap ErrInvalidName", arg, err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse(%q): error %v does not wrap ErrInvalid", arg, err)
 			}
 			return
 		}
 		if _, err := types.NewACIdentifier(name); err != nil {
-			t.Fatalf("ParseName(%q): name %q is not an AC identifier", arg, name)
+			t.Fatalf("Parse(%q): name %q is not an AC identifier", arg, name)
 		}
 		for k, v := range labels {
 			if _, err := types.NewACIdentifier(k); err != nil || k == "name" {
-				t.Fatalf("ParseName(%q): bad label name %q", arg, k)
+				t.Fatalf("Parse(%q): bad label name %q", arg, k)
 			}
 			if v == "" || strings.Contains(v, ",") {
-				t.Fatalf("ParseName(%q): bad value %q for label %q", arg, v, k)
+				t.Fatalf("Parse(%q): bad value %q for label %q", arg, v, k)
 			}
 		}
 		again := formatName(name, labels)
-		name2, labels2, err := ParseName(again)
+		name2, labels2, err := Parse(again)
 		if err != nil || name2 != name || !reflect.DeepEqual(labels2, labels) {
 			t.Fatalf("round trip of %q via %q: %q, %v, %v", arg, again, name2, labels2, err)
 		}

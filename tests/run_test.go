@@ -1,0 +1,212 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rkt/rkt/tests/harness"
+)
+
+// runEnv is a test environment with the busybox image in its store.
+func runEnv(t *testing.T) (*harness.Env, string) {
+	t.Helper()
+	harness.RequireRoot(t)
+	e := harness.NewEnv(t)
+	id := fetchOut(t, e.Rkt("fetch", "--insecure-options=image", "--full", fix(t, "busybox.aci")))
+	return e, id
+}
+
+// sh runs one shell command in a busybox pod and returns the result.
+func sh(e *harness.Env, script string, flags ...string) *harness.Result {
+	args := append([]string{"run"}, flags...)
+	args = append(args, "example.com/busybox", "--exec=/bin/sh", "--", "-c", script)
+	return e.Rkt(args...)
+}
+
+func TestRunExitCodes(t *testing.T) {
+	e, _ := runEnv(t)
+	r := e.Rkt("run", "example.com/busybox").OK(t)
+	if !strings.Contains(r.Stdout, "hello from busybox ACI") {
+		t.Errorf("image's own exec did not run: %s", r)
+	}
+	e.Rkt("run", "example.com/busybox", "--exec=/bin/true").OK(t)
+	if r := e.Rkt("run", "example.com/busybox", "--exec=/bin/false"); r.Code != 1 {
+		t.Errorf("/bin/false: %s", r)
+	}
+	uuidFile := filepath.Join(e.Root, "uuid")
+	r = sh(e, "exit 42", "--uuid-file-save="+uuidFile)
+	if r.Code != 42 {
+		t.Fatalf("exit 42: %s", r)
+	}
+	uuid := readFile(t, uuidFile)
+	if len(uuid) != 36 || strings.Contains(uuid, "\n") {
+		t.Errorf("uuid file: %q", uuid)
+	}
+	st := e.Rkt("status", uuid).OK(t)
+	for _, want := range []string{"state=exited", "exited=true", "app-busybox=42"} {
+		if !strings.Contains(st.Stdout, want) {
+			t.Errorf("status lacks %s:\n%s", want, st.Stdout)
+		}
+	}
+	// rkt's own failures are 254.
+	e.Rkt("run", "example.com/nosuch", "--pull-policy=never").Fails(t, 254)
+}
+
+func TestRunAppFlags(t *testing.T) {
+	e, _ := runEnv(t)
+	envFile := filepath.Join(e.Root, "env")
+	os.WriteFile(envFile, []byte("# the file\n;comment\n\nL=file\nF=file\n"), 0o644)
+	t.Setenv("L", "parent")
+	t.Setenv("P", "parent")
+	r := e.Rkt("run", "--inherit-env", "--set-env=L=setenv", "--set-env=S=setenv", "--set-env-file="+envFile,
+		"example.com/busybox", "--environment=L=app", "--exec=/bin/sh", "--", "-c", `echo "L=$L F=$F S=$S P=$P FIXTURE=$FIXTURE HOME=$HOME AC=$AC_APP_NAME"`).OK(t)
+	if want := "L=app F=file S=setenv P=parent FIXTURE=busybox HOME=/root AC=busybox"; !strings.Contains(r.Stdout, want) {
+		t.Errorf("env precedence: got %q want %q", r.Stdout, want)
+	}
+	r = e.Rkt("run", "--set-env=L=setenv", "--set-env-file="+envFile, "example.com/busybox", "--exec=/bin/sh", "--", "-c", `echo "L=$L"`).OK(t)
+	if !strings.Contains(r.Stdout, "L=setenv") {
+		t.Errorf("--set-env must beat the file: %q", r.Stdout)
+	}
+	// Arguments: -- starts them, --- ends them (then another image would follow).
+	r = e.Rkt("run", "example.com/busybox", "--exec=/bin/echo", "--", "a", "--b", "---").OK(t)
+	if strings.TrimSpace(r.Stdout) != "a --b" {
+		t.Errorf("args: %q", r.Stdout)
+	}
+	for _, u := range []struct{ user, group, want string }{{"1000", "1000", "1000 1000"}, {"fixture", "fixture", "1000 1000"}, {"nobody", "nogroup", "65534 65534"}} {
+		r = e.Rkt("run", "example.com/busybox", "--user="+u.user, "--group="+u.group, "--exec=/bin/sh", "--", "-c", "echo $(id -u) $(id -g)").OK(t)
+		if strings.TrimSpace(r.Stdout) != u.want {
+			t.Errorf("--user=%s --group=%s: %q", u.user, u.group, r.Stdout)
+		}
+	}
+	r = e.Rkt("run", "example.com/busybox", "--supplementary-gids=5,6", "--exec=/bin/sh", "--", "-c", "id -G").OK(t)
+	if !strings.Contains(r.Stdout, "5") || !strings.Contains(r.Stdout, "6") {
+		t.Errorf("--supplementary-gids: %q", r.Stdout)
+	}
+	r = e.Rkt("run", "example.com/busybox", "--working-dir=/etc", "--exec=/bin/pwd").OK(t)
+	if strings.TrimSpace(r.Stdout) != "/etc" {
+		t.Errorf("--working-dir: %q", r.Stdout)
+	}
+}
+
+func TestRunVolumes(t *testing.T) {
+	e, _ := runEnv(t)
+	host := filepath.Join(e.Root, "hostdir")
+	os.MkdirAll(host, 0o755)
+	os.WriteFile(filepath.Join(host, "in"), []byte("from host"), 0o644)
+	// A read-write host volume mounted for all apps (--mount before the image).
+	r := e.Rkt("run", "--volume=data,kind=host,source="+host, "--mount=volume=data,target=/data",
+		"example.com/busybox", "--exec=/bin/sh", "--", "-c", "cat /data/in && echo out > /data/out").OK(t)
+	if !strings.Contains(r.Stdout, "from host") || readFile(t, filepath.Join(host, "out")) != "out\n" {
+		t.Errorf("rw host volume: %s", r)
+	}
+	// Read-only, mounted after the image: writes fail.
+	r = e.Rkt("run", "--volume=data,kind=host,source="+host+",readOnly=true", "example.com/busybox", "--mount=volume=data,target=/data",
+		"--exec=/bin/sh", "--", "-c", "cat /data/in; echo x > /data/nope")
+	if r.Code == 0 {
+		t.Errorf("write to a read-only volume succeeded: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(host, "nope")); err == nil {
+		t.Error("file written through a read-only volume")
+	}
+	// An empty volume with mode and owner.
+	r = e.Rkt("run", "--volume=scratch,kind=empty,mode=0700,uid=1000,gid=1000", "example.com/busybox", "--mount=volume=scratch,target=/scratch",
+		"--exec=/bin/sh", "--", "-c", "stat -c '%a %u %g' /scratch").OK(t)
+	if strings.TrimSpace(r.Stdout) != "700 1000 1000" {
+		t.Errorf("empty volume: %q", r.Stdout)
+	}
+	e.Rkt("run", "--volume=bad,kind=nope", "example.com/busybox").Fails(t, 254, "--volume")
+}
+
+func TestPrepareRunPrepared(t *testing.T) {
+	e, _ := runEnv(t)
+	r := e.Rkt("prepare", "--quiet", "example.com/busybox", "--exec=/bin/sh", "--", "-c", "echo prepared-ran; exit 3").OK(t)
+	uuid := strings.TrimSpace(r.Stdout)
+	if len(uuid) != 36 {
+		t.Fatalf("prepare printed %q", r.Stdout)
+	}
+	if st := e.Rkt("status", uuid).OK(t).Stdout; !strings.HasPrefix(st, "state=prepared\ncreated=") {
+		t.Errorf("status of a prepared pod:\n%s", st)
+	}
+	if l := e.Rkt("list", "--no-legend").OK(t).Stdout; !strings.Contains(l, "prepared") {
+		t.Errorf("list: %s", l)
+	}
+	var pm map[string]any
+	if err := json.Unmarshal([]byte(e.Rkt("cat-manifest", uuid).OK(t).Stdout), &pm); err != nil || pm["acKind"] != "PodManifest" {
+		t.Errorf("cat-manifest: %v %v", err, pm)
+	}
+	r = e.Rkt("run-prepared", uuid[:8])
+	if r.Code != 3 || !strings.Contains(r.Stdout, "prepared-ran") {
+		t.Fatalf("run-prepared: %s", r)
+	}
+	e.Rkt("run-prepared", uuid).Fails(t, 254, "is not prepared")
+	if st := e.Rkt("status", uuid).OK(t).Stdout; !strings.Contains(st, "state=exited") || !strings.Contains(st, "app-busybox=3") {
+		t.Errorf("status after run-prepared:\n%s", st)
+	}
+	// Removing the image does not stop a prepared pod from running.
+	r = e.Rkt("prepare", "--quiet", "--no-overlay", "example.com/busybox", "--exec=/bin/true").OK(t)
+	uuid2 := strings.TrimSpace(r.Stdout)
+	e.Rkt("image", "rm", "example.com/busybox").OK(t)
+	e.Rkt("run-prepared", uuid2).OK(t)
+}
+
+func TestRunPodManifest(t *testing.T) {
+	e, id := runEnv(t)
+	pm := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"hello","image":{"id":"` + id + `"},
+	  "app":{"exec":["/bin/sh","-c","echo from-manifest $X; pwd"],"user":"0","group":"0","workingDirectory":"/tmp","environment":[{"name":"X","value":"y"}]}}],
+	  "volumes":[],"isolators":[],"annotations":[],"ports":[]}`
+	p := filepath.Join(e.Root, "pod.json")
+	os.WriteFile(p, []byte(pm), 0o644)
+	r := e.Rkt("run", "--pod-manifest="+p).OK(t)
+	if !strings.Contains(r.Stdout, "from-manifest y") || !strings.Contains(r.Stdout, "/tmp") {
+		t.Errorf("--pod-manifest: %s", r)
+	}
+	for _, conflict := range [][]string{{"example.com/busybox"}, {"--volume=v,kind=empty"}, {"--set-env=A=B"}, {"--inherit-env"}, {"--pull-policy=update"}} {
+		args := append([]string{"run", "--pod-manifest=" + p}, conflict...)
+		e.Rkt(args...).Fails(t, 254, "conflicting flags set with --pod-manifest")
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	e, _ := runEnv(t)
+	e.Rkt("run", "example.com/busybox", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "used twice")
+	e.Rkt("run", "--interactive", "example.com/busybox", "--exec=/bin/true", "example.com/busybox", "--name=two", "--exec=/bin/true").Fails(t, 254, "--interactive")
+	e.Rkt("run", "--", "example.com/busybox").Fails(t, 254)
+	e.Rkt("run").Fails(t, 254, "no image")
+	e.Rkt("status", "nosuch").Fails(t, 254, `no matches found for "nosuch"`)
+	e.Rkt("status", "").Fails(t, 254, "UUID cannot be empty")
+	e.Rkt("run-prepared", "nosuch").Fails(t, 254, "no matches found")
+	e.Rkt("run", "--ipc=bogus", "example.com/busybox").Fails(t, 254, "--ipc")
+	// Unprivileged users are refused.
+	user := harness.RunOpts{UID: 65534, GID: 65534}
+	for _, sub := range []string{"run", "prepare", "run-prepared"} {
+		e.RktOpts(user, sub, "x").Fails(t, 254, "cannot run as unprivileged user")
+	}
+}
+
+func TestRunConcurrent(t *testing.T) {
+	e, _ := runEnv(t)
+	var wg sync.WaitGroup
+	results := make([]*harness.Result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = e.Rkt("run", "--uuid-file-save="+filepath.Join(e.Root, "u"+strconv.Itoa(i)), "example.com/busybox", "--exec=/bin/true")
+		}(i)
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, r := range results {
+		r.OK(t)
+		u := readFile(t, filepath.Join(e.Root, "u"+strconv.Itoa(i)))
+		if seen[u] {
+			t.Errorf("UUID %s used twice", u)
+		}
+		seen[u] = true
+	}
+}
