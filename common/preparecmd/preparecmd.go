@@ -73,6 +73,9 @@ func (f *prepFlags) options(env *cli.Env, args []string) (prepare.Options, error
 	default:
 		return o, cli.Usagef("invalid pull policy %q: must be never, new or update", f.pullPolicy)
 	}
+	if env.Flags.ArgsLenAtDash() >= 0 {
+		return o, cli.Usagef("-- must follow an image: IMAGE [app flags] [-- app args]")
+	}
 	apps, err := podspec.ParseApps(args)
 	if err != nil {
 		return o, err
