@@ -48,6 +48,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmpRoot)
+	// Tests run some binaries as an unprivileged user: they must reach them.
+	_ = os.Chmod(tmpRoot, 0o755)
 	outDir = filepath.Join(tmpRoot, "build")
 	if pre := os.Getenv("RKT_TEST_BUILD"); pre != "" {
 		// A caller that has just built (scripts/test) may reuse that build.
