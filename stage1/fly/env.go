@@ -1,0 +1,49 @@
+package fly
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/appc/spec/schema/types"
+)
+
+// EnvList returns an app environment as the NAME=VALUE list given to
+// execve, in order.
+func EnvList(env types.Environment) []string {
+	out := make([]string, 0, len(env))
+	for _, e := range env {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
+}
+
+// FormatEnvFile renders the env file (reference PODF-18, APPX-04): one
+// NAME=VALUE line per variable, in order, values unquoted. A variable
+// whose name or value holds a newline or NUL cannot be written in this
+// format: it is left out of the file (the app still gets it) and named in
+// skipped.
+func FormatEnvFile(env []string) (data []byte, skipped []string) {
+	var b bytes.Buffer
+	for _, kv := range env {
+		if strings.ContainsAny(kv, "\n\x00") {
+			name, _, _ := strings.Cut(kv, "=")
+			skipped = append(skipped, name)
+			continue
+		}
+		b.WriteString(kv)
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), skipped
+}
+
+// ParseEnvFile reads an env file back into a NAME=VALUE list. Lines
+// without "=" and empty lines are ignored.
+func ParseEnvFile(data []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && k != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}

@@ -1,0 +1,381 @@
+package fly
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// Modes of the files fly writes. Status and pid files are read by
+// unprivileged `rkt status` and `rkt list`; env files may hold secrets.
+const (
+	publicFileMode  = 0o644
+	privateFileMode = 0o640
+)
+
+// Run is the `run` entrypoint (reference S1-RUN-01, FLV-05). It runs in
+// the pod directory, sets up the app's mounts, starts the app chrooted
+// in its rootfs with its credentials, records the app's pid, waits for
+// it, records its exit status and returns it.
+func Run(args []string) int {
+	ra, err := stage1abi.ParseRunArgs(args)
+	if err != nil {
+		return newLogger(false).fail(err)
+	}
+	l := newLogger(ra.Debug)
+	code, err := run(ra, l)
+	if err != nil {
+		return l.fail(err)
+	}
+	return code
+}
+
+// run is Run after argument parsing: it returns the app's exit status,
+// or an error for a stage1 failure.
+func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return 0, fmt.Errorf("pod directory: %w", err)
+	}
+	p, err := LoadPod(dir)
+	if err != nil {
+		return 0, err
+	}
+	lock, err := lockFile()
+	if err != nil {
+		return 0, err
+	}
+	defer runtime.KeepAlive(lock)
+	dns, err := ParseDNSModes(ra.DNSConfMode)
+	if err != nil {
+		return 0, err
+	}
+	noteIgnored(ra, p, l)
+
+	rootfs := p.AppRootfs()
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return 0, fmt.Errorf("app %q has no rootfs at %s", p.AppName(), rootfs)
+	}
+	if err := enterPrivateMountNamespace(); err != nil {
+		return 0, err
+	}
+	if err := setupMounts(p, dns, l); err != nil {
+		return 0, err
+	}
+
+	app := p.App
+	creds, err := ResolveCredentials(rootfs, app.User, app.Group, app.SupplementaryGIDs)
+	if err != nil {
+		return 0, err
+	}
+	env := EnvList(app.Environment)
+	wd := app.WorkingDirectory
+	if wd == "" {
+		wd = "/"
+	}
+	if err := checkWorkDir(rootfs, wd); err != nil {
+		return 0, err
+	}
+	pathEnv, _ := envLookup(env, "PATH")
+	execPath, err := LookPath(rootfs, app.Exec[0], pathEnv, wd)
+	if err != nil {
+		return 0, fmt.Errorf("app %q: %w", p.AppName(), err)
+	}
+	if err := writeEnvFiles(p, env, l); err != nil {
+		return 0, err
+	}
+	statusDir := p.Stage1Path(filepath.FromSlash(stage1abi.StatusDir))
+	if err := os.MkdirAll(statusDir, 0o755); err != nil {
+		return 0, fmt.Errorf("create %s: %w", statusDir, err)
+	}
+	statusFile := filepath.Join(statusDir, p.AppName())
+	if err := atomicfile.WriteFile(statusFile+"-created", nil, publicFileMode); err != nil {
+		return 0, err
+	}
+
+	// The app gets its own process group, except when we own the
+	// terminal: then it stays in ours so that it can read the terminal,
+	// and the terminal's signals reach it directly.
+	fg := ownsTerminal()
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
+	l.Debugf("starting %q (%s) as %d:%d %v in %s, cwd %s", app.Exec, execPath, creds.UID, creds.GID, creds.Groups, rootfs, wd)
+	proc, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lock, fg)
+	if err != nil {
+		return 0, fmt.Errorf("can't execute %q in app %q: %w", app.Exec[0], p.AppName(), err)
+	}
+	done := make(chan struct{})
+	go forwardSignals(proc, sigs, fg, done)
+	defer close(done)
+
+	if err := writeStarted(p, statusFile, proc.Pid, fg); err != nil {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		return 0, err
+	}
+	state, err := proc.Wait()
+	if err != nil {
+		return 0, fmt.Errorf("wait for app %q: %w", p.AppName(), err)
+	}
+	code := exitCode(state)
+	l.Debugf("app %q exited: %v (status %d)", p.AppName(), state, code)
+	if err := atomicfile.WriteFile(statusFile, []byte(strconv.Itoa(code)), publicFileMode); err != nil {
+		l.Warnf("can't record the exit status of app %q: %v", p.AppName(), err)
+	}
+	return code, nil
+}
+
+// notifySignals catches the signals run forwards to the app. A signal we
+// were started ignoring (nohup) stays ignored, and the app inherits that.
+func notifySignals() chan os.Signal {
+	sigs := make(chan os.Signal, 8)
+	for _, s := range []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT} {
+		if !signal.Ignored(s) {
+			signal.Notify(sigs, s)
+		}
+	}
+	return sigs
+}
+
+// startApp starts the app chrooted in rootfs, in wd, with exactly env,
+// the credentials, our stdio, and the pod lock at the same fd number. It
+// gets its own process group unless it shares our terminal (fg).
+func startApp(rootfs, execPath string, argv []string, wd string, env []string, creds *Credentials, lock *lockedFD, fg bool) (*os.Process, error) {
+	files := make([]*os.File, max(3, lock.fd+1))
+	files[0], files[1], files[2] = os.Stdin, os.Stdout, os.Stderr
+	files[lock.fd] = lock.file
+	return os.StartProcess(execPath, argv, &os.ProcAttr{
+		Dir:   wd,
+		Env:   env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Chroot:     rootfs,
+			Credential: &syscall.Credential{Uid: creds.UID, Gid: creds.GID, Groups: creds.Groups},
+			Setpgid:    !fg,
+		},
+	})
+}
+
+// setupMounts makes every mount of the app (in our private namespace):
+// the host's /dev, /proc and /sys, /tmp, DNS files, volumes, and a
+// read-only root when the pod manifest asks for one.
+func setupMounts(p *Pod, dns DNSModes, l *logger) error {
+	rootfs := p.AppRootfs()
+	m := &mounter{rootfs: rootfs, log: l}
+	ro := p.RuntimeApp.ReadOnlyRootFS
+	if ro {
+		// A bind of the rootfs on itself, so that it can be made
+		// read-only without touching the mounts made on it.
+		if err := bindMount(rootfs, rootfs, true, false); err != nil {
+			return err
+		}
+	}
+	for _, fs := range []string{"/dev", "/proc", "/sys"} {
+		if err := m.hostFS(fs); err != nil {
+			return err
+		}
+	}
+	if err := ensureTmp(rootfs); err != nil {
+		return err
+	}
+	if err := setupDNS(m, p, dns); err != nil {
+		return err
+	}
+	vms, warnings, err := PlanVolumes(p.Manifest, p.RuntimeApp, p.App)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		l.Warnf("%s", w)
+	}
+	for _, vm := range vms {
+		if err := mountVolume(m, p, vm); err != nil {
+			return err
+		}
+	}
+	if ro {
+		if err := remountReadOnly(rootfs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountVolume mounts one volume into the app.
+func mountVolume(m *mounter, p *Pod, vm VolumeMount) error {
+	v := vm.Volume
+	var src string
+	if v.Kind == VolumeEmpty {
+		mode, uid, gid, err := EmptyVolumeAttrs(v)
+		if err != nil {
+			return err
+		}
+		if src, err = prepareEmptyVolume(p.Dir, v.Name.String(), mode, uid, gid); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if src, err = filepath.EvalSymlinks(v.Source); err != nil {
+			return fmt.Errorf("host volume %q: source: %w", v.Name, err)
+		}
+	}
+	target, err := m.bindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
+	if err != nil {
+		return fmt.Errorf("volume %q: %w", v.Name, err)
+	}
+	if v.Kind == VolumeHost {
+		// Never create mount targets inside a host directory.
+		m.noCreate = append(m.noCreate, target)
+	}
+	return nil
+}
+
+// checkWorkDir makes sure the working directory exists in the image, for
+// a clear error instead of the app failing to start.
+func checkWorkDir(rootfs, wd string) error {
+	h, err := InRoot(rootfs, wd)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(h)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("working directory %q does not exist in the app", wd)
+	}
+	return nil
+}
+
+// writeEnvFiles writes the app's env file at rkt/env/<app> in the stage1
+// rootfs (reference PODF-18) and a copy at appsinfo/<app>/env in the pod
+// directory, which `enter` reads without needing our mount namespace.
+func writeEnvFiles(p *Pod, env []string, l *logger) error {
+	data, skipped := FormatEnvFile(env)
+	for _, name := range skipped {
+		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
+	}
+	for _, dir := range []string{
+		p.Stage1Path(filepath.FromSlash(stage1abi.EnvDir)),
+		filepath.Join(p.Dir, stage1abi.AppsInfoDir, p.AppName()),
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	for _, f := range envFilePaths(p.Dir, p.AppName()) {
+		if err := atomicfile.WriteFile(f, data, privateFileMode); err != nil {
+			return fmt.Errorf("write the env file: %w", err)
+		}
+	}
+	return nil
+}
+
+// envFilePaths are where the env file of app is written, the copy in the
+// pod directory first.
+func envFilePaths(podDir, app string) []string {
+	return []string{
+		filepath.Join(podDir, stage1abi.AppsInfoDir, app, "env"),
+		filepath.Join(podDir, stage1abi.Stage1RootfsRel, stage1abi.EnvDir, app),
+	}
+}
+
+// writeStarted records a started app: rkt/status/<app>-started, then
+// pgid, then pid last (readers poll for pid, so it must come last and
+// appear whole).
+func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
+	if err := atomicfile.WriteFile(statusFile+"-started", nil, publicFileMode); err != nil {
+		return err
+	}
+	pgid := pid
+	if fg {
+		pgid = unix.Getpgrp()
+	}
+	if err := atomicfile.WriteFile(filepath.Join(p.Dir, stage1abi.PGIDFile), []byte(strconv.Itoa(pgid)), publicFileMode); err != nil {
+		return fmt.Errorf("write the pgid file: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(p.Dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
+		return fmt.Errorf("write the pid file: %w", err)
+	}
+	return nil
+}
+
+// lockedFD is the pod lock stage0 passed in RKT_LOCK_FD.
+type lockedFD struct {
+	fd   int
+	file *os.File
+}
+
+// lockFile returns the pod lock fd from the environment. The app inherits
+// it, so that the pod counts as running exactly as long as the app (or
+// this process) lives.
+func lockFile() (*lockedFD, error) {
+	s := os.Getenv(stage1abi.LockFDEnv)
+	if s == "" {
+		return nil, fmt.Errorf("%s is not set: stage0 must pass the pod's lock", stage1abi.LockFDEnv)
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q is not a file descriptor above 2", stage1abi.LockFDEnv, s)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("%s=%d: %w", stage1abi.LockFDEnv, fd, err)
+	}
+	return &lockedFD{fd: fd, file: os.NewFile(uintptr(fd), "pod-lock")}, nil
+}
+
+// ownsTerminal reports whether stdin is a terminal whose foreground
+// process group is ours.
+func ownsTerminal() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// forwardSignals passes the signals we get on to the app until done. When
+// the app shares our terminal, it gets SIGINT, SIGQUIT and SIGHUP from
+// the terminal itself, so only SIGTERM is forwarded.
+func forwardSignals(proc *os.Process, sigs <-chan os.Signal, fg bool, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			if fg && s != unix.SIGTERM {
+				continue
+			}
+			_ = proc.Signal(s)
+		}
+	}
+}
+
+// exitCode is the status an exited app gives the pod: its exit code, or
+// 128+N when signal N killed it.
+func exitCode(state *os.ProcessState) int {
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}
+
+// noteIgnored tells about the run arguments fly has no use for.
+func noteIgnored(ra *stage1abi.RunArgs, p *Pod, l *logger) {
+	if ra.PrivateUsers != "" {
+		l.Warnf("--private-users is not supported by the fly flavor: ignored")
+	}
+	if ra.Net != "" && ra.Net != "default" && ra.Net != "host" {
+		l.Warnf("the fly flavor always uses the host's network: --net=%s ignored", ra.Net)
+	}
+	if ra.Mutable {
+		l.Warnf("the fly flavor does not support mutable pods: --mutable ignored")
+	}
+	l.Debugf("ignoring hostname %q, ipc %q, mds token, isolation flags: fly shares the host's namespaces", ra.Hostname, ra.IPC)
+	if p.App != nil && len(p.App.Isolators) > 0 {
+		l.Debugf("ignoring %d isolators: fly has no cgroups, capabilities or seccomp", len(p.App.Isolators))
+	}
+}
