@@ -178,3 +178,30 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// Publish replaces path with data so that readers see the old or the new
+// content, never a partial one, but without the fsyncs of WriteFile: for
+// files that describe a running process (pid, exit status), which a host
+// crash makes meaningless anyway, and which are on the pod start path.
+func Publish(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("atomicfile: publish %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("atomicfile: publish %s: %w", path, err)
+	}
+	return nil
+}

@@ -285,3 +285,22 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	assertOnly(t, dir, "f")
 }
+
+func TestPublish(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pid")
+	for _, v := range []string{"1", "22"} {
+		if err := Publish(p, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != v {
+			t.Errorf("content %q, want %q", b, v)
+		}
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("temp files left: %v", ents)
+	}
+}

@@ -84,8 +84,9 @@ func (p *Pod) MoveTo(to Place) error {
 		return fmt.Errorf("moving pod %s to %s: %w", p.UUID, to.Dir(), err)
 	}
 	p.Place = to
+	// One sync of the new parent makes the move durable; the old parent's
+	// entry is gone with the rename in the same journal transaction.
 	_ = atomicfile.SyncDir(filepath.Dir(dst))
-	_ = atomicfile.SyncDir(filepath.Dir(from))
 	return nil
 }
 

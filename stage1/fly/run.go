@@ -98,7 +98,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, fmt.Errorf("create %s: %w", statusDir, err)
 	}
 	statusFile := filepath.Join(statusDir, p.AppName())
-	if err := atomicfile.WriteFile(statusFile+"-created", nil, publicFileMode); err != nil {
+	if err := atomicfile.Publish(statusFile+"-created", nil, publicFileMode); err != nil {
 		return 0, err
 	}
 
@@ -128,7 +128,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	code := exitCode(state)
 	l.Debugf("app %q exited: %v (status %d)", p.AppName(), state, code)
-	if err := atomicfile.WriteFile(statusFile, []byte(strconv.Itoa(code)), publicFileMode); err != nil {
+	if err := atomicfile.Publish(statusFile, []byte(strconv.Itoa(code)), publicFileMode); err != nil {
 		l.Warnf("can't record the exit status of app %q: %v", p.AppName(), err)
 	}
 	return code, nil
@@ -270,7 +270,7 @@ func writeEnvFiles(p *Pod, env []string, l *logger) error {
 		}
 	}
 	for _, f := range envFilePaths(p.Dir, p.AppName()) {
-		if err := atomicfile.WriteFile(f, data, privateFileMode); err != nil {
+		if err := atomicfile.Publish(f, data, privateFileMode); err != nil {
 			return fmt.Errorf("write the env file: %w", err)
 		}
 	}
@@ -290,17 +290,17 @@ func envFilePaths(podDir, app string) []string {
 // pgid, then pid last (readers poll for pid, so it must come last and
 // appear whole).
 func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
-	if err := atomicfile.WriteFile(statusFile+"-started", nil, publicFileMode); err != nil {
+	if err := atomicfile.Publish(statusFile+"-started", nil, publicFileMode); err != nil {
 		return err
 	}
 	pgid := pid
 	if fg {
 		pgid = unix.Getpgrp()
 	}
-	if err := atomicfile.WriteFile(filepath.Join(p.Dir, stage1abi.PGIDFile), []byte(strconv.Itoa(pgid)), publicFileMode); err != nil {
+	if err := atomicfile.Publish(filepath.Join(p.Dir, stage1abi.PGIDFile), []byte(strconv.Itoa(pgid)), publicFileMode); err != nil {
 		return fmt.Errorf("write the pgid file: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(p.Dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
+	if err := atomicfile.Publish(filepath.Join(p.Dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
 		return fmt.Errorf("write the pid file: %w", err)
 	}
 	return nil
