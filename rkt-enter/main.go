@@ -1,9 +1,9 @@
-// Command rkt-enter is `rkt enter`: enter the namespaces of an app within a pod. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-enter is `rkt enter`: enter the namespaces of an app within a pod.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podctl"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("enter", "enter the namespaces of an app within a pod"))
-}
+func main() { cli.Main(podctl.EnterCommand()) }

@@ -1,9 +1,9 @@
-// Command rkt-export is `rkt export`: export an app from an exited pod to an ACI file. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-export is `rkt export`: export an app from an exited pod to an ACI file.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podctl"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("export", "export an app from an exited pod to an ACI file"))
-}
+func main() { cli.Main(podctl.ExportCommand()) }

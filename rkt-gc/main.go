@@ -1,9 +1,9 @@
-// Command rkt-gc is `rkt gc`: garbage collect pods no longer in use. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-gc is `rkt gc`: garbage collect pods no longer in use.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podctl"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("gc", "garbage collect pods no longer in use"))
-}
+func main() { cli.Main(podctl.GCCommand()) }

@@ -1,9 +1,9 @@
-// Command rkt-rm is `rkt rm`: remove an exited pod. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-rm is `rkt rm`: remove exited pods.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podctl"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("rm", "remove an exited pod"))
-}
+func main() { cli.Main(podctl.RmCommand()) }

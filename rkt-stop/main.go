@@ -1,9 +1,9 @@
-// Command rkt-stop is `rkt stop`: stop a pod. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-stop is `rkt stop`: stop pods.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podctl"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("stop", "stop a pod"))
-}
+func main() { cli.Main(podctl.StopCommand()) }

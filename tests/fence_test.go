@@ -19,7 +19,7 @@ import (
 // network image-fetching code.
 var (
 	unprivilegedBinaries = []string{"rkt", "rkt-fetch", "rkt-list", "rkt-status", "rkt-cat-manifest", "rkt-config", "rkt-api", "rkt-image"}
-	privilegedBinaries   = []string{"rkt-prepare", "rkt-run-prepared", "rkt-gc", "rkt-enter", "rkt-stop", "rkt-rm", "rkt-mds"}
+	privilegedBinaries   = []string{"rkt-prepare", "rkt-run-prepared", "rkt-gc", "rkt-enter", "rkt-stop", "rkt-rm", "rkt-mds", "rkt-export"}
 
 	// privilegedCall finds system calls that only privileged code makes.
 	privilegedCall = regexp.MustCompile(`\b(unix|syscall)\.(Mount|Unmount|Unshare|Setns|PivotRoot|Chroot|Setuid|Setgid|Setreuid|Setregid|Setresuid|Setresgid|Setgroups|Capset|CLONE_NEW[A-Z]+|MoveMount|Fsmount|OpenTree)\b|Cloneflags|UidMappings`)

@@ -450,32 +450,42 @@ func (p *Pod) Stage1Rootfs() (string, error) {
 	return filepath.Join(p.root.Trees(), id, "rootfs"), nil
 }
 
-// Stage1Entrypoint returns the host path of one of the stage1's
-// entrypoints and the stage1's interface version.
-func (p *Pod) Stage1Entrypoint(annotation string) (string, int, error) {
+// Entrypoint is a stage1 entrypoint as stage0 executes it.
+type Entrypoint struct {
+	// Path is the file to execute, resolved inside the stage1 rootfs.
+	Path string
+	// Argv0 is the entrypoint's own path before symlinks are resolved, so
+	// that a multi-call stage1 binary knows which entrypoint it is.
+	Argv0 string
+	// Version is the stage1's interface version.
+	Version int
+}
+
+// Stage1Entrypoint returns one of the stage1's entrypoints.
+func (p *Pod) Stage1Entrypoint(annotation string) (*Entrypoint, error) {
 	m, err := p.Stage1Manifest()
 	if err != nil {
-		return "", 0, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
+		return nil, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
 	}
 	ep, err := stage1abi.Entrypoint(m, annotation)
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
 	v, err := stage1abi.InterfaceVersion(m)
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
 	rootfs, err := p.Stage1Rootfs()
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
 	// An entrypoint may be a symlink inside the stage1 (absolute or not):
 	// resolve it there, never on the host.
 	path, err := securejoin.SecureJoin(rootfs, ep)
 	if err != nil {
-		return "", 0, fmt.Errorf("pod %s: stage1 entrypoint %s: %w", p.UUID, ep, err)
+		return nil, fmt.Errorf("pod %s: stage1 entrypoint %s: %w", p.UUID, ep, err)
 	}
-	return path, v, nil
+	return &Entrypoint{Path: path, Argv0: filepath.Join(rootfs, ep), Version: v}, nil
 }
 
 // OpenLocked adopts the lock of a pod that the parent process locked and

@@ -73,7 +73,7 @@ func Exec(p *pod.Pod, args stage1abi.RunArgs, warn func(string)) error {
 	env := append(os.Environ(), stage1abi.LockFDEnv+"="+strconv.Itoa(fd))
 	// argv[0] is the entrypoint as the stage1 named it: a multi-call
 	// stage1 binary tells its entrypoints apart by it.
-	err = syscall.Exec(path, append([]string{ep}, argv...), env)
+	err = syscall.Exec(path, append([]string{filepath.Join(rootfs, ep)}, argv...), env)
 	return fmt.Errorf("pod %s: executing stage1 %s: %w", p.UUID, path, err)
 }
 
