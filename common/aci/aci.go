@@ -12,6 +12,22 @@
 // kernels without it), and an entry that would have to pass through a
 // symlink is an error rather than being redirected. Symlink targets are
 // data: they are interpreted inside the container, never by the extractor.
+// Rejecting rather than resolving symlinks inside the tree (as rkt's
+// chrooted extraction did) means a layer cannot add files under a
+// directory that an earlier layer made a symlink (say /lib -> usr/lib);
+// such an image fails to render instead of being silently rearranged.
+//
+// Speed: decompression, the image hash and the tar parsing run in three
+// goroutines, and files are written by a small pool of workers. Entries go
+// to workers by parent directory: creations in one directory serialise on
+// its lock in the kernel anyway, while different directories proceed in
+// parallel. Nothing is fsynced per file; call SyncTree once the whole tree
+// is in place.
+//
+// An unprivileged caller gets files owned by itself, without setuid/setgid
+// bits, device nodes, fifos or xattrs. It cannot add entries to a directory
+// that a previous layer, extracted earlier into the same tree, left without
+// owner write permission.
 package aci
 
 import (
@@ -22,11 +38,11 @@ import (
 )
 
 // ErrNoManifest is returned when an image has no top-level "manifest" entry.
-var ErrNoManifest = errors.New("aci: image has no manifest")
+var ErrNoManifest = errors.New("image has no manifest")
 
 // ErrInvalidManifest is returned when the manifest is not a valid appc image
 // manifest (bad JSON, wrong acKind, a name that is not an AC identifier...).
-var ErrInvalidManifest = errors.New("aci: invalid image manifest")
+var ErrInvalidManifest = errors.New("invalid image manifest")
 
 // ErrUnsafePath is returned for an entry that tries to reach outside the
 // target directory: an absolute name, a ".." component, a path through a
@@ -46,6 +62,15 @@ const maxManifestSize = 16 << 20
 // appc schema's: acKind and acVersion set, name an AC identifier, labels,
 // app and dependencies well formed. Errors wrap ErrInvalidManifest.
 func ParseManifest(data []byte) (*schema.ImageManifest, error) {
+	m, err := parseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("aci: %w", err)
+	}
+	return m, nil
+}
+
+// parseManifest is ParseManifest for Read, whose errors already say "aci".
+func parseManifest(data []byte) (*schema.ImageManifest, error) {
 	var im schema.ImageManifest
 	if err := im.UnmarshalJSON(data); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)

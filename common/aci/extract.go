@@ -4,8 +4,8 @@ import (
 	"archive/tar"
 	"crypto/sha512"
 	"fmt"
+	"hash"
 	"io"
-	"math/bits"
 	"path"
 	"sort"
 	"strings"
@@ -54,6 +54,19 @@ type job struct {
 	size     int64
 	cost     int64
 	done     bool // guarded by extractor.mu
+
+	// A part of a file larger than smallFile; see extractor.large.
+	large     *largeFile
+	first     bool
+	final     bool
+	abandoned bool // the archive ended inside the file
+}
+
+// largeFile is the state a worker keeps across the parts of a large file.
+type largeFile struct {
+	fd  int
+	h   hash.Hash
+	err error
 }
 
 type dirState struct {
@@ -99,7 +112,6 @@ type extractor struct {
 	dirs     map[string]*dirState // known to be directories (no symlink on the way)
 	openDirs []*dirState
 	last     map[string]*job
-	scratch  []byte
 
 	// gen changes whenever the reading goroutine removes a directory, so
 	// that workers drop directory fds they cached.
@@ -143,36 +155,6 @@ func newExtractor(dir string, opts ExtractOptions) (*extractor, error) {
 		go x.worker(x.queues[i])
 	}
 	return x, nil
-}
-
-func (x *extractor) worker(q chan *job) {
-	defer x.wg.Done()
-	w := &workerDirs{x: x, fds: make(map[string]int)}
-	defer w.flush()
-	for j := range q {
-		var err error
-		if !x.failed.Load() {
-			if j.symlink {
-				err = w.symlink(j)
-			} else {
-				err = w.file(j)
-			}
-		}
-		if j.buf != nil {
-			putBuf(j.buf)
-		}
-		j.data, j.buf = nil, nil
-		x.mu.Lock()
-		if err != nil && x.err == nil {
-			x.err = fmt.Errorf("aci: entry %q: %w", j.name, err)
-			x.failed.Store(true)
-		}
-		j.done = true
-		x.inflight--
-		x.queued -= j.cost
-		x.cond.Broadcast()
-		x.mu.Unlock()
-	}
 }
 
 // firstErr returns the first error a worker hit, so that the reading
@@ -474,10 +456,7 @@ func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byt
 		size:   hdr.Size,
 	}
 	if data == nil && hdr.Size > smallFile {
-		err := x.writeLarge(j, r)
-		j.done = true
-		x.last[rel] = j
-		return err
+		return x.large(j, r)
 	}
 	if data == nil && hdr.Size > 0 {
 		j.buf = getBuf(int(hdr.Size))
@@ -493,162 +472,31 @@ func (x *extractor) regular(hdr *tar.Header, rel string, r io.Reader, data []byt
 	return nil
 }
 
-// workerDirs is a worker's own cache of directory fds, for the directories
-// routed to it.
-type workerDirs struct {
-	x   *extractor
-	gen uint64
-	fds map[string]int
-}
-
-func (w *workerDirs) dir(rel string) (int, error) {
-	if g := w.x.gen.Load(); g != w.gen {
-		w.flush()
-		w.gen = g
-	}
-	if rel == "." {
-		return w.x.root, nil
-	}
-	if fd, ok := w.fds[rel]; ok {
-		return fd, nil
-	}
-	if len(w.fds) >= maxOpenDirs/numWorkers {
-		w.flush()
-	}
-	fd, err := openBeneath(w.x.root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return -1, resolveErr("open directory", rel, err)
-	}
-	w.fds[rel] = fd
-	return fd, nil
-}
-
-func (w *workerDirs) flush() {
-	for k, fd := range w.fds {
-		unix.Close(fd)
-		delete(w.fds, k)
-	}
-}
-
-func (w *workerDirs) file(j *job) error {
-	pfd, err := w.dir(path.Dir(j.rel))
-	if err != nil {
-		return err
-	}
-	// Whatever is at the path (left by an earlier layer or entry) is
-	// replaced: the reading goroutine made sure nothing else uses it.
-	fd, err := createAt(pfd, path.Base(j.rel), j.perm&0o777)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", j.rel, err)
-	}
-	err = writeAll(fd, j.data)
-	j.sum = sha512.Sum512(j.data)
-	if err == nil {
-		err = w.x.fileMeta(fd, j)
-	}
-	if cerr := unix.Close(fd); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", j.rel, err)
-	}
-	return nil
-}
-
-func (w *workerDirs) symlink(j *job) error {
-	pfd, err := w.dir(path.Dir(j.rel))
-	if err != nil {
-		return err
-	}
-	base := path.Base(j.rel)
-	err = unix.Symlinkat(j.link, pfd, base)
-	if err == unix.EEXIST {
-		if err = removeAllAt(pfd, base); err == nil {
-			err = unix.Symlinkat(j.link, pfd, base)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("symlink %s: %w", j.rel, err)
-	}
-	return w.x.nodeMeta(j, pfd, base, false)
-}
-
-// createAt creates name in dir, replacing whatever is there (a file, a
-// symlink, which is not followed, or a whole directory tree).
-func createAt(dir int, name string, mode uint32) (int, error) {
-	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := openatRetry(dir, name, flags, mode)
-	if err != unix.EEXIST {
-		return fd, err
-	}
-	if err := removeAllAt(dir, name); err != nil {
-		return -1, err
-	}
-	return openatRetry(dir, name, flags, mode)
-}
-
-// writeLarge streams a file too big to buffer, in the reading goroutine.
-func (x *extractor) writeLarge(j *job, r io.Reader) error {
-	pfd, _, err := x.dirFD(path.Dir(j.rel), true)
-	if err != nil {
-		return err
-	}
-	fd, err := createAt(pfd, path.Base(j.rel), j.perm&0o777)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", j.rel, err)
-	}
-	defer unix.Close(fd)
-	if x.scratch == nil {
-		x.scratch = make([]byte, 1<<20)
-	}
-	h := sha512.New()
-	var n int64
-	for {
-		m, rerr := r.Read(x.scratch)
-		if m > 0 {
-			h.Write(x.scratch[:m])
-			n += int64(m)
-			if err := writeAll(fd, x.scratch[:m]); err != nil {
-				return fmt.Errorf("write %s: %w", j.rel, err)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-	if n != j.size {
-		return io.ErrUnexpectedEOF
-	}
-	h.Sum(j.sum[:0])
-	if err := x.fileMeta(fd, j); err != nil {
-		return fmt.Errorf("write %s: %w", j.rel, err)
-	}
-	return nil
-}
-
-// fileMeta applies ownership, mode, xattrs and times, in the order that
-// keeps each: chown clears setuid/setgid and file capabilities, and only the
-// timestamps survive everything before them.
-func (x *extractor) fileMeta(fd int, j *job) error {
-	if j.chown {
-		if err := unix.Fchown(fd, j.uid, j.gid); err != nil {
+// large hands a file too big for one buffer to its worker in parts of
+// smallFile bytes. They queue back to back in the worker's FIFO, which
+// creates the file with the first, hashes and writes each in order and
+// closes it with the last; the reading goroutine only copies.
+func (x *extractor) large(tmpl *job, r io.Reader) error {
+	lf := &largeFile{fd: -1}
+	for off := int64(0); ; {
+		p := *tmpl
+		p.large, p.first = lf, off == 0
+		n := min(tmpl.size-off, smallFile)
+		p.buf = getBuf(int(n))
+		if _, err := io.ReadFull(r, *p.buf); err != nil {
+			putBuf(p.buf)
+			// The worker must still close what the first parts opened.
+			x.dispatch(&job{rel: tmpl.rel, large: lf, final: true, abandoned: true})
 			return err
 		}
-	}
-	if x.needChmod(j.perm) {
-		if err := unix.Fchmod(fd, j.perm); err != nil {
-			return err
+		p.data = *p.buf
+		off += n
+		p.final = off == tmpl.size
+		x.dispatch(&p)
+		if p.final {
+			return nil
 		}
 	}
-	for k, v := range j.xattrs {
-		if err := unix.Fsetxattr(fd, k, []byte(v), 0); err != nil {
-			return fmt.Errorf("xattr %s: %w", k, err)
-		}
-	}
-	return futimens(fd, &j.ts)
 }
 
 func (x *extractor) symlink(hdr *tar.Header, rel string) error {
@@ -882,34 +730,4 @@ func (x *extractor) release() {
 func (x *extractor) abort() {
 	x.stop()
 	x.release()
-}
-
-// Pooled file buffers in power-of-two classes from 512 bytes to smallFile,
-// so that a tree of many small files does not churn the garbage collector.
-// Class c holds buffers of capacity 512<<c; 512<<10 is smallFile.
-var bufPools [11]sync.Pool
-
-// Fails to compile if smallFile and the class count above disagree.
-var _ = [1]struct{}{}[smallFile-512<<10]
-
-func bufClass(n int) int {
-	if n <= 512 {
-		return 0
-	}
-	return bits.Len(uint(n-1)) - 9
-}
-
-func getBuf(n int) *[]byte {
-	c := bufClass(n)
-	if v := bufPools[c].Get(); v != nil {
-		b := v.(*[]byte)
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 512<<c)
-	return &b
-}
-
-func putBuf(b *[]byte) {
-	bufPools[bufClass(cap(*b))].Put(b)
 }

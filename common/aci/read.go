@@ -53,7 +53,9 @@ type Image struct {
 
 // FileDigest is the SHA-512 and size of a regular file's content.
 type FileDigest struct {
-	Sum  [sha512.Size]byte
+	// Sum is the SHA-512 of the content.
+	Sum [sha512.Size]byte
+	// Size is the content length in bytes.
 	Size int64
 }
 
@@ -98,7 +100,7 @@ func Read(r io.Reader, dir string, opts ExtractOptions) (*Image, error) {
 		}
 	}
 	if img.Manifest == nil {
-		return nil, ErrNoManifest
+		return nil, fmt.Errorf("aci: %w", ErrNoManifest)
 	}
 	img.ID = "sha512-" + hex.EncodeToString(sum[:])
 	img.Size = size
@@ -192,7 +194,7 @@ func readManifest(tr *tar.Reader, hdr *tar.Header, img *Image, x *extractor, opt
 	if err != nil {
 		return err
 	}
-	m, err := ParseManifest(data)
+	m, err := parseManifest(data)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func lstat(t testing.TB, p string) *unix.Stat_t {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
-		t.Fatal(err)
+		t.Fatalf("lstat %s: %v", p, err)
 	}
 	return &st
 }
@@ -546,6 +546,7 @@ func TestModesAndTimes(t *testing.T) {
 	t1 := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	t2 := time.Date(2002, 3, 4, 5, 6, 7, 0, time.UTC)
 	t3 := time.Date(2003, 4, 5, 6, 7, 8, 0, time.UTC)
+	t4 := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) // past UnixNano's range
 	big := strings.Repeat("0123456789abcdef", (smallFile*3)/16)
 	data := mkTar(t, manifestEnt(),
 		ent{name: "rootfs/", typ: tar.TypeDir, mtime: t1},
@@ -557,6 +558,7 @@ func TestModesAndTimes(t *testing.T) {
 		ent{name: "rootfs/big", body: big, mode: 0o640, mtime: t1},
 		ent{name: "rootfs/empty", mode: 0o444, mtime: t2},
 		ent{name: "rootfs/sticky/", typ: tar.TypeDir, mode: 0o1777, mtime: t3},
+		ent{name: "rootfs/future", body: "2300", mtime: t4},
 	)
 	for _, root := range []bool{true, false} {
 		bothResolvers(t, func(t *testing.T) {
@@ -573,6 +575,7 @@ func TestModesAndTimes(t *testing.T) {
 				"ro/sub": {unix.S_IFDIR | 0o700, t1}, "ro/sub/g": {unix.S_IFREG | 0o664, t2},
 				"l": {unix.S_IFLNK | 0o777, t3}, "big": {unix.S_IFREG | 0o640, t1},
 				"empty": {unix.S_IFREG | 0o444, t2}, "sticky": {unix.S_IFDIR | 0o1777, t3},
+				"future": {unix.S_IFREG | 0o644, t4},
 			} {
 				st := lstat(t, filepath.Join(s.dir, p))
 				if st.Mode != w.mode {
@@ -823,4 +826,109 @@ func (c *closableReader) Read(p []byte) (int, error) {
 		c.readAfterClose.Store(true)
 	}
 	return c.r.Read(p)
+}
+
+// TestUnprivileged extracts as an ordinary user (uid 65534) in a child
+// process: directories the image makes read-only or unsearchable must still
+// receive their children, and get their modes only at the end.
+func TestUnprivileged(t *testing.T) {
+	if os.Getenv("ACI_UNPRIV_DIR") != "" {
+		t.Skip("running as the helper")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to an unprivileged user")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	// t.TempDir's directories are 0700; the helper must reach into them.
+	for _, p := range []string{filepath.Dir(tmp), tmp} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(tmp, "aci.test")
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(tmp, "img.tar")
+	if err := os.WriteFile(img, mkTar(t, manifestEnt(),
+		ent{name: "rootfs/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "rootfs/ro/", typ: tar.TypeDir, mode: 0o555},
+		ent{name: "rootfs/ro/f", body: "f", mode: 0o444},
+		ent{name: "rootfs/ro/sub/", typ: tar.TypeDir, mode: 0o111},
+		ent{name: "rootfs/ro/sub/g", body: "g", mode: 0o4755, uid: 0},
+		ent{name: "rootfs/ro/sub/l", typ: tar.TypeSymlink, link: "g"},
+		ent{name: "rootfs/dev/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3},
+		ent{name: "rootfs/x", body: "x", mode: 0o600, uid: 1000, gid: 1000},
+	), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "dir")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestUnprivilegedHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "ACI_UNPRIV_DIR="+dir, "ACI_UNPRIV_IMG="+img)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestUnprivilegedHelper") {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+}
+
+func TestUnprivilegedHelper(t *testing.T) {
+	dir, img := os.Getenv("ACI_UNPRIV_DIR"), os.Getenv("ACI_UNPRIV_IMG")
+	if dir == "" {
+		t.Skip("only run by TestUnprivileged")
+	}
+	if _, _, err := ReadFile(img, dir, ExtractOptions{RootfsOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]uint32{
+		"ro": unix.S_IFDIR | 0o555, "ro/f": unix.S_IFREG | 0o444, "ro/sub": unix.S_IFDIR | 0o111,
+		"ro/sub/g": unix.S_IFREG | 0o755, "ro/sub/l": unix.S_IFLNK | 0o777, "x": unix.S_IFREG | 0o600,
+	} {
+		st := lstat(t, filepath.Join(dir, p))
+		if st.Mode != want || st.Uid != 65534 {
+			t.Errorf("%s: mode %o uid %d, want %o uid 65534", p, st.Mode, st.Uid, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "dev/null")); !os.IsNotExist(err) {
+		t.Errorf("dev/null created: %v", err)
+	}
+}
+
+// TestTruncatedLargeFile cuts the archive inside a file big enough to be
+// written in parts: Read must fail and leave no fd open behind it.
+func TestTruncatedLargeFile(t *testing.T) {
+	data := mkTar(t, manifestEnt(), file("rootfs/big", strings.Repeat("b", 3*smallFile+100)))
+	before := openFDs(t)
+	// The content starts after the manifest (two blocks) and its header.
+	for _, cut := range []int{1536 + 10, 1536 + smallFile + 10, 1536 + 3*smallFile} {
+		if _, err := readBytes(data[:cut], t.TempDir(), ExtractOptions{}); err == nil {
+			t.Errorf("cut at %d: no error", cut)
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d fds open before, %d after", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	return len(es)
 }

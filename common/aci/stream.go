@@ -39,9 +39,6 @@ func newHashPipe(r io.Reader) *hashPipe {
 		toParse: make(chan []byte, numChunks),
 		stop:    make(chan struct{}),
 	}
-	for range numChunks {
-		p.free <- make([]byte, chunkSize)
-	}
 	p.done.Add(2)
 	go p.read(r)
 	go p.hash()
@@ -51,12 +48,24 @@ func newHashPipe(r io.Reader) *hashPipe {
 func (p *hashPipe) read(r io.Reader) {
 	defer p.done.Done()
 	defer close(p.hashed)
+	allocated := 0
 	for {
 		var buf []byte
 		select {
 		case buf = <-p.free:
-		case <-p.stop:
-			return
+		default:
+			// Chunks are taken as needed, so that reading a small image
+			// (or a fuzz input) does not cost numChunks of them.
+			if allocated < numChunks {
+				allocated++
+				buf = *chunkPool.Get().(*[]byte)
+			} else {
+				select {
+				case buf = <-p.free:
+				case <-p.stop:
+					return
+				}
+			}
 		}
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
@@ -126,8 +135,17 @@ func (p *hashPipe) finish() ([sha512.Size]byte, int64, error) {
 		p.free <- buf[:cap(buf)]
 	}
 	p.done.Wait()
+	for len(p.free) > 0 {
+		buf := <-p.free
+		chunkPool.Put(&buf)
+	}
 	return p.sum, p.size, p.readErr
 }
+
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, chunkSize)
+	return &b
+}}
 
 // abort stops both goroutines and waits for them. The reader may be inside
 // r.Read; abort returns once that call does, so nothing touches r after

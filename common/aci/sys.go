@@ -163,7 +163,12 @@ func timespecs(atime, mtime time.Time) [2]unix.Timespec {
 	if atime.IsZero() {
 		atime = mtime
 	}
-	return [2]unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	// Not UnixNano: it overflows outside 1678-2262, and a header can say
+	// anything.
+	return [2]unix.Timespec{
+		{Sec: atime.Unix(), Nsec: int64(atime.Nanosecond())},
+		{Sec: mtime.Unix(), Nsec: int64(mtime.Nanosecond())},
+	}
 }
 
 // removeAllAt removes name in dir and, if it is a directory, everything
