@@ -184,19 +184,23 @@ func prepareOutput(dir string, overwrite bool) error {
 	return nil
 }
 
-func extractCommand() *cli.Command {
+// outputCommand is the shape of extract and render: IMAGE DIR with
+// --rootfs-only and --overwrite; run gets the resolved image and an
+// output directory that does not exist yet.
+func outputCommand(name, summary string, root bool, run func(env *cli.Env, st *store.Store, key, dir string, rootfsOnly bool) error) *cli.Command {
 	var rootfsOnly, overwrite bool
 	return &cli.Command{
-		Name:    "extract",
-		Summary: "Extract an image (without its dependencies) to a directory",
-		Usage:   "[--rootfs-only] [--overwrite] IMAGE DIR",
+		Name:      name,
+		Summary:   summary,
+		Usage:     "[--rootfs-only] [--overwrite] IMAGE DIR",
+		NeedsRoot: root,
 		Flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&rootfsOnly, "rootfs-only", false, "extract only the rootfs")
+			fs.BoolVar(&rootfsOnly, "rootfs-only", false, "only the rootfs")
 			fs.BoolVar(&overwrite, "overwrite", false, "replace DIR if it exists")
 		},
 		Run: func(env *cli.Env, args []string) error {
 			if len(args) != 2 {
-				return cli.Usagef("image extract needs an image and a directory")
+				return cli.Usagef("image %s needs an image and a directory", name)
 			}
 			st, err := openStore(env)
 			if err != nil {
@@ -209,66 +213,49 @@ func extractCommand() *cli.Command {
 			if err := prepareOutput(args[1], overwrite); err != nil {
 				return err
 			}
-			if err := os.MkdirAll(args[1], 0o755); err != nil {
-				return err
-			}
-			_, _, err = aci.ReadFile(st.BlobPath(key), args[1], aci.ExtractOptions{Root: os.Geteuid() == 0, RootfsOnly: rootfsOnly})
-			if err != nil {
-				os.RemoveAll(args[1])
-				return fmt.Errorf("extracting %s: %w", key, err)
-			}
-			st.Touch(key)
-			return nil
+			return run(env, st, key, args[1], rootfsOnly)
 		},
 	}
 }
 
+func extractCommand() *cli.Command {
+	return outputCommand("extract", "Extract an image (without its dependencies) to a directory", false,
+		func(env *cli.Env, st *store.Store, key, dir string, rootfsOnly bool) error {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			_, _, err := aci.ReadFile(st.BlobPath(key), dir, aci.ExtractOptions{Root: os.Geteuid() == 0, RootfsOnly: rootfsOnly})
+			if err != nil {
+				os.RemoveAll(dir)
+				return fmt.Errorf("extracting %s: %w", key, err)
+			}
+			st.Touch(key)
+			return nil
+		})
+}
+
 func renderCommand() *cli.Command {
-	var rootfsOnly, overwrite bool
-	return &cli.Command{
-		Name:      "render",
-		Summary:   "Render an image with its dependencies to a directory",
-		Usage:     "[--rootfs-only] [--overwrite] IMAGE DIR",
-		NeedsRoot: true,
-		Flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&rootfsOnly, "rootfs-only", false, "copy out only the rootfs")
-			fs.BoolVar(&overwrite, "overwrite", false, "replace DIR if it exists")
-		},
-		Run: func(env *cli.Env, args []string) error {
-			if len(args) != 2 {
-				return cli.Usagef("image render needs an image and a directory")
-			}
-			st, err := openStore(env)
-			if err != nil {
-				return err
-			}
-			key, err := st.Resolve(args[0])
-			if err != nil {
-				return err
-			}
+	return outputCommand("render", "Render an image with its dependencies to a directory", true,
+		func(env *cli.Env, st *store.Store, key, dir string, rootfsOnly bool) error {
 			id, err := treeOf(env, st, key)
 			if err != nil {
 				return err
 			}
-			if err := prepareOutput(args[1], overwrite); err != nil {
-				return err
-			}
 			if rootfsOnly {
-				return fscopy.Copy(st.TreeRootfs(id), args[1])
+				return fscopy.Copy(st.TreeRootfs(id), dir)
 			}
-			if err := os.MkdirAll(args[1], 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
 			m, err := st.Manifest(key)
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(args[1], "manifest"), m, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "manifest"), m, 0o644); err != nil {
 				return err
 			}
-			return fscopy.Copy(st.TreeRootfs(id), filepath.Join(args[1], "rootfs"))
-		},
-	}
+			return fscopy.Copy(st.TreeRootfs(id), filepath.Join(dir, "rootfs"))
+		})
 }
 
 // treeOf returns an image's tree, rendering it if needed, and rebuilding

@@ -162,17 +162,7 @@ func (e *Env) Rkt(args ...string) *Result {
 // fails the test by itself: callers assert on the Result.
 func Run(t testing.TB, prog string, args ...string) *Result {
 	t.Helper()
-	cmd := exec.Command(prog, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := &Result{Args: append([]string{prog}, args...), Stdout: out.String(), Stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %s: %v", prog, err)
-	}
-	return r
+	return RunWith(t, RunOpts{}, prog, args...)
 }
 
 // OK fails the test unless the command exited 0.
