@@ -124,6 +124,14 @@ func (f *Fetcher) fetchAndHold(ctx context.Context, arg, signature string) (stri
 		if err == nil {
 			return key, release, nil
 		}
+		if errors.Is(err, store.ErrImageDamaged) && attempt < 2 {
+			// Lost writes after a crash: drop the copy and fetch again.
+			f.warnf("%v; removing it and fetching again", err)
+			if rerr := f.Store.Remove(key); rerr != nil {
+				return "", nil, rerr
+			}
+			continue
+		}
 		if !errors.Is(err, store.ErrNotFound) || attempt == 2 {
 			return "", nil, err
 		}

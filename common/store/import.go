@@ -183,8 +183,8 @@ func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, e
 			return nil, err
 		}
 	}
-	// One syncfs for everything written instead of an fsync per file.
-	if err := aci.SyncTree(work); err != nil {
+	// No sync on the import path: see durable.go.
+	if err := markUnsynced(imgDir); err != nil {
 		return nil, err
 	}
 	unlock, err := s.lockImage(key)

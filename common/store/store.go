@@ -287,6 +287,10 @@ func (s *Store) Hold(key string) (release func() error, err error) {
 		release()
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
+	if err := s.checkImage(key); err != nil {
+		release()
+		return nil, err
+	}
 	return release, nil
 }
 

@@ -277,3 +277,40 @@ func TestRemoteFreshness(t *testing.T) {
 		t.Error("record of a removed image survives")
 	}
 }
+
+// An image or tree written without a sync in another boot is verified
+// before use; a damaged one is refused, an intact one settled.
+func TestUnsyncedFromAnotherBoot(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	info, err := s.ImportFile(writeACI(t, dir, "example.com/u", "1", nil, map[string]string{"etc/u": "u"}), ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(s.imageDir(info.Key), unsyncedFile)
+	if b, err := os.ReadFile(marker); err != nil || string(b) != bootID() {
+		t.Fatalf("no unsynced marker for this boot: %q %v", b, err)
+	}
+	release, err := s.Hold(info.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if _, err := os.Stat(marker); err != nil {
+		t.Error("same boot: the marker must stay (no sync needed yet)")
+	}
+	os.WriteFile(marker, []byte("another-boot"), 0o660)
+	release, err = s.Hold(info.Key)
+	if err != nil {
+		t.Fatalf("intact image from another boot: %v", err)
+	}
+	release()
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("verified image still marked unsynced")
+	}
+	os.WriteFile(marker, []byte("another-boot"), 0o660)
+	os.WriteFile(s.BlobPath(info.Key), []byte("zeroes after a crash"), 0o660)
+	if _, err := s.Hold(info.Key); !errors.Is(err, ErrImageDamaged) {
+		t.Errorf("damaged image from another boot: %v", err)
+	}
+}

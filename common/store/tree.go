@@ -163,6 +163,9 @@ func (s *Store) render(id string, keys, apply []string, root bool) error {
 		if err != nil {
 			return fmt.Errorf("rendering %s: %w", k, err)
 		}
+		if !strings.HasPrefix(img.ID, k) {
+			return fmt.Errorf("rendering %s: %w", k, ErrImageDamaged)
+		}
 		for p, d := range img.Files {
 			files[p] = d
 		}
@@ -232,11 +235,11 @@ func (s *Store) installTree(work string, keys []string, files map[string]aci.Fil
 			return err
 		}
 	}
-	if err := aci.SyncTree(work); err != nil {
+	// No sync here (see durable.go): a tree from another boot is verified
+	// by content before its first use.
+	if err := markUnsynced(work); err != nil {
 		return err
 	}
-	// The marker goes last and is synced, so a crash can only leave a
-	// tree without it, which CheckTree rejects and render replaces.
 	if err := os.WriteFile(filepath.Join(work, treeRendered), nil, 0o600); err != nil {
 		return err
 	}
@@ -285,6 +288,14 @@ func (s *Store) CheckTree(id string) error {
 	dir := s.TreePath(id)
 	if _, err := os.Stat(filepath.Join(dir, treeRendered)); err != nil {
 		return fmt.Errorf("%s: %w", id, ErrNotRendered)
+	}
+	if needsVerify(dir) {
+		// Written in another boot without a sync: only the content hash
+		// can tell whether it survived.
+		if err := s.VerifyTree(id); err != nil {
+			return err
+		}
+		return settle(dir)
 	}
 	want, err := os.ReadFile(filepath.Join(dir, treeStatSum))
 	if err != nil {

@@ -12,8 +12,8 @@ bench() {
 	on_exit remove_tree "$d"
 	if need_fixtures; then small="$FIXTURES/busybox.aci"; fi
 	if [ -n "$small" ]; then
-		row "floor small: sha512sum && tar -xzf" --prepare "sh -c 'rm -rf $d/x && mkdir $d/x'" -- \
-			sh -c "sha512sum $small >/dev/null && tar -xzf $small -C $d/x"
+		row "floor small: sha512sum && tar -xzf" --prepare "rm -rf $d/x" -- \
+			sh -c "mkdir -p $d/x && sha512sum $small >/dev/null && tar -xzf $small -C $d/x"
 		if rkt_bin rkt; then
 			row "rkt fetch small" --rkt fetch --prepare "rm -rf $d/store" -- \
 				"$REPLY" --dir="$d/store" fetch --insecure-options=image "$small"
@@ -28,8 +28,8 @@ bench() {
 		return 0
 	fi
 	local large="$REPLY" RUNS="${IMPORT_LARGE_RUNS:-5}" WARMUP=1
-	row "floor large: sha512sum && tar -xzf" --prepare "sh -c 'rm -rf $d/x && mkdir $d/x && sync'" -- \
-		sh -c "sha512sum $large >/dev/null && tar -xzf $large -C $d/x"
+	row "floor large: sha512sum && tar -xzf" --prepare "sh -c 'rm -rf $d/x && sync'" -- \
+		sh -c "mkdir -p $d/x && sha512sum $large >/dev/null && tar -xzf $large -C $d/x"
 	if rkt_bin rkt; then
 		row "rkt fetch large" --rkt fetch --prepare "sh -c 'rm -rf $d/store && sync'" -- \
 			"$REPLY" --dir="$d/store" fetch --insecure-options=image "$large"
