@@ -63,6 +63,10 @@ func (r Root) Images() string { return filepath.Join(r.dir, "cas", "images") }
 // Remotes returns the directory of per-URL download records.
 func (r Root) Remotes() string { return filepath.Join(r.dir, "cas", "remotes") }
 
+// Names returns the name index: one directory per image name holding an
+// empty file per image of that name.
+func (r Root) Names() string { return filepath.Join(r.dir, "cas", "names") }
+
 // ImageLocks returns the directory of per-image key locks.
 func (r Root) ImageLocks() string { return filepath.Join(r.dir, "cas", "imagelocks") }
 
@@ -104,6 +108,7 @@ var Layout = []Entry{
 	{"cas", 0o770 | os.ModeSetgid},
 	{"cas/images", 0o770 | os.ModeSetgid},
 	{"cas/remotes", 0o770 | os.ModeSetgid},
+	{"cas/names", 0o770 | os.ModeSetgid},
 	{"cas/imagelocks", 0o770 | os.ModeSetgid},
 	{"cas/tmp", 0o770 | os.ModeSetgid},
 	{"cas/tree", 0o700 | os.ModeSetgid},

@@ -187,6 +187,9 @@ func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, e
 	if err := markUnsynced(imgDir); err != nil {
 		return nil, err
 	}
+	if err := s.indexName(info.Name, key); err != nil {
+		return nil, err
+	}
 	unlock, err := s.lockImage(key)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +63,33 @@ func Open(root dirs.Root) (*Store, error) {
 	if err := root.Ensure(); err != nil {
 		return nil, fmt.Errorf("opening image store: %w", err)
 	}
-	return &Store{root: root}, nil
+	s := &Store{root: root}
+	if err := s.ensureNameIndex(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// nameIndexMarker says the name index covers every image.
+const nameIndexMarker = ".complete"
+
+// ensureNameIndex builds the name index once for a store made before
+// there was one.
+func (s *Store) ensureNameIndex() error {
+	marker := filepath.Join(s.root.Names(), nameIndexMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	infos, err := s.Infos()
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		if err := s.indexName(info.Name, info.Key); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(marker, nil, 0o660)
 }
 
 // Root returns the data directory of the store.
@@ -221,13 +249,48 @@ func (s *Store) ResolveID(id string) (string, error) {
 	return "", fmt.Errorf("%s matches %d images: %w", id, len(match), ErrAmbiguous)
 }
 
+// nameDir is the name index entry of an image name.
+func (s *Store) nameDir(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return filepath.Join(s.root.Names(), hex.EncodeToString(sum[:]))
+}
+
+// indexName records key under its name. It is written before the image
+// becomes visible, so every image is in the index; an entry whose image
+// never arrived is skipped by FindByName.
+func (s *Store) indexName(name, key string) error {
+	dir := s.nameDir(name)
+	if err := os.MkdirAll(dir, 0o770); err != nil {
+		return fmt.Errorf("indexing %s: %w", name, err)
+	}
+	return os.WriteFile(filepath.Join(dir, key), nil, 0o660)
+}
+
+func (s *Store) unindexName(name, key string) {
+	dir := s.nameDir(name)
+	os.Remove(filepath.Join(dir, key))
+	os.Remove(dir) // only if empty
+}
+
 // FindByName returns the images named name whose labels include every
 // one of labels, most recently imported first; without a version label
 // asked for, images fetched as "latest" come first (reference DISC-07).
+// Only the images of that name are read, through the name index.
 func (s *Store) FindByName(name string, labels map[string]string) ([]*ImageInfo, error) {
-	infos, err := s.Infos()
-	if err != nil {
+	var infos []*ImageInfo
+	ents, err := os.ReadDir(s.nameDir(name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	for _, e := range ents {
+		info, err := s.Info(e.Name())
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
 	}
 	var out []*ImageInfo
 	for _, info := range infos {
@@ -311,9 +374,13 @@ func (s *Store) Remove(key string) error {
 	if err != nil {
 		return fmt.Errorf("removing image %s: %w", key, err)
 	}
+	info, _ := s.Info(key)
 	if err := os.Rename(dir, filepath.Join(trash, key)); err != nil {
 		os.Remove(trash)
 		return fmt.Errorf("removing image %s: %w", key, err)
+	}
+	if info != nil {
+		s.unindexName(info.Name, key)
 	}
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("removing image %s: left stale files in %s: %w", key, trash, err)
