@@ -4,7 +4,7 @@ package main
 
 import (
 	"github.com/rkt/rkt/common/cli"
-	"github.com/rkt/rkt/common/preparecmd"
+	"github.com/rkt/rkt/common/runpreparedcmd"
 )
 
-func main() { cli.Main(preparecmd.RunPrepared()) }
+func main() { cli.Main(runpreparedcmd.RunPrepared()) }

@@ -4,11 +4,7 @@
 // defaults below are those of an installed system.
 package buildinfo
 
-import (
-	"runtime"
-
-	"github.com/appc/spec/schema"
-)
+import "runtime"
 
 // These are strings, not constants, so that the linker can set them.
 var (
@@ -31,8 +27,10 @@ var (
 	Features = "-TPM -SDJOURNAL"
 )
 
-// AppcVersion is the appc spec version this build implements.
-var AppcVersion = schema.AppContainerVersion.String()
+// AppcVersion is the appc spec version this build implements. It is a
+// constant (checked against the appc library by a test) so that the
+// dispatcher need not link the appc schema packages.
+const AppcVersion = "0.8.11"
 
 // DefaultStage1Version returns the version label of the default stage1.
 func DefaultStage1Version() string {

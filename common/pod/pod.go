@@ -84,9 +84,13 @@ func (p *Pod) MoveTo(to Place) error {
 		return fmt.Errorf("moving pod %s to %s: %w", p.UUID, to.Dir(), err)
 	}
 	p.Place = to
-	// One sync of the new parent makes the move durable; the old parent's
-	// entry is gone with the rename in the same journal transaction.
-	_ = atomicfile.SyncDir(filepath.Dir(dst))
+	// Only a prepared pod must outlive a crash. A pod caught by a crash
+	// while preparing or running is garbage whichever directory it ends up
+	// in (embryo, prepare or run, unlocked), so those moves are not synced:
+	// they are on the `rkt run` start path.
+	if to == Prepared {
+		_ = atomicfile.SyncDir(filepath.Dir(dst))
+	}
 	return nil
 }
 

@@ -1,4 +1,7 @@
-package cli
+// Package globalflags holds the options every rkt binary accepts
+// (reference §1.1). It is small on purpose: the rkt dispatcher links it,
+// and every package it imports costs start-up time on every command.
+package globalflags
 
 import (
 	"fmt"

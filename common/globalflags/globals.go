@@ -1,4 +1,4 @@
-package cli
+package globalflags
 
 import (
 	"strings"
@@ -31,8 +31,8 @@ type Globals struct {
 	flags *pflag.FlagSet
 }
 
-// NewGlobals returns Globals with rkt's defaults and a flag set bound to them.
-func NewGlobals() *Globals {
+// New returns Globals with rkt's defaults and a flag set bound to them.
+func New() *Globals {
 	g := &Globals{}
 	fs := pflag.NewFlagSet("global", pflag.ContinueOnError)
 	fs.StringVar(&g.Dir, "dir", dirs.DefaultDataDir, "rkt data directory")
