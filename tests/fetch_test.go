@@ -406,3 +406,31 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// Concurrent fetches of one URL download it once: the others wait and
+// reuse the result.
+func TestFetchSameURLConcurrently(t *testing.T) {
+	e := harness.NewEnv(t)
+	trustFixtureKey(t, e, "example.com/busybox")
+	cs := newCacheServer(t, []byte(readFile(t, fix(t, "busybox.aci"))), []byte(readFile(t, fix(t, "busybox.aci.asc"))))
+	opts := harness.RunOpts{Env: []string{"SSL_CERT_FILE=" + cs.certFile}}
+	var wg sync.WaitGroup
+	ids := make([]string, 4)
+	for i := range ids {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ids[i] = fetchOut(t, e.RktOpts(opts, "fetch", cs.URL+"/busybox.aci"))
+		}(i)
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Errorf("IDs differ: %v", ids)
+		}
+	}
+	if sent := cs.bodyBytesSent.Load(); sent != int64(len(cs.aci)) {
+		t.Errorf("the image body was sent %d bytes for 4 concurrent fetches of %d", sent, len(cs.aci))
+	}
+	assertCleanTmp(t, e)
+}

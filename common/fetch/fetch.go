@@ -21,6 +21,7 @@ import (
 	"github.com/rkt/rkt/common/config"
 	"github.com/rkt/rkt/common/discovery"
 	"github.com/rkt/rkt/common/download"
+	"github.com/rkt/rkt/common/flock"
 	"github.com/rkt/rkt/common/store"
 	"github.com/rkt/rkt/common/trust"
 )
@@ -268,9 +269,32 @@ func (f *Fetcher) downloadOptions(label string) download.Options {
 // name/labels, when set, are what discovery was asked for: the image must
 // match them.
 func (f *Fetcher) fetchURL(ctx context.Context, u, sigURL, signature, name string, labels map[string]string) (string, error) {
+	// One fetch per URL at a time: a second rkt waits for the first and
+	// then uses what it stored instead of downloading again.
+	started := f.clock()
+	lockDir, lockKey := f.Store.Root().CASTmp(), "fetch-"+store.URLHash(u)
+	unlock, err := flock.KeyLock(lockDir, lockKey, flock.Exclusive, false)
+	waited := false
+	if errors.Is(err, flock.ErrLocked) {
+		f.infof("another rkt instance is fetching %s, waiting...", u)
+		waited = true
+		unlock, err = flock.KeyLock(lockDir, lockKey, flock.Exclusive, true)
+	}
+	if err != nil {
+		return "", fmt.Errorf("locking the download of %s: %w", u, err)
+	}
+	defer func() {
+		// Removed while still held: a waiter finds its file gone and takes
+		// a new one (the key-lock protocol), so cas/tmp keeps no lock files.
+		os.Remove(filepath.Join(lockDir, lockKey))
+		unlock()
+	}()
 	rem, err := f.Store.GetRemote(u)
 	if err != nil {
 		return "", err
+	}
+	if waited && rem != nil && !rem.DownloadTime.Before(started.Add(-time.Second)) {
+		return rem.Key, nil
 	}
 	switch {
 	case f.Policy == PullNever:
