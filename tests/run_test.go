@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/appc/spec/schema"
+
 	"github.com/rkt/rkt/tests/harness"
 )
 
@@ -135,9 +137,10 @@ func TestPrepareRunPrepared(t *testing.T) {
 	if l := e.Rkt("list", "--no-legend").OK(t).Stdout; !strings.Contains(l, "prepared") {
 		t.Errorf("list: %s", l)
 	}
-	var pm map[string]any
-	if err := json.Unmarshal([]byte(e.Rkt("cat-manifest", uuid).OK(t).Stdout), &pm); err != nil || pm["acKind"] != "PodManifest" {
-		t.Errorf("cat-manifest: %v %v", err, pm)
+	// The appc schema's own decoding validates the manifest.
+	var pm schema.PodManifest
+	if err := json.Unmarshal([]byte(e.Rkt("cat-manifest", uuid).OK(t).Stdout), &pm); err != nil || pm.ACKind != "PodManifest" || len(pm.Apps) != 1 {
+		t.Errorf("cat-manifest does not validate: %v %+v", err, pm)
 	}
 	r = e.Rkt("run-prepared", uuid[:8])
 	if r.Code != 3 || !strings.Contains(r.Stdout, "prepared-ran") {
@@ -209,4 +212,25 @@ func TestRunConcurrent(t *testing.T) {
 		}
 		seen[u] = true
 	}
+}
+
+func TestRunDNSAndHosts(t *testing.T) {
+	e, _ := runEnv(t)
+	r := e.Rkt("run", "--dns=10.1.2.3", "--dns=10.1.2.4", "--dns-search=a.example", "--dns-opt=ndots:2", "--dns-domain=example.org",
+		"--hosts-entry=10.9.9.9=one", "--hosts-entry=10.9.9.9=two,10.8.8.8=three",
+		"example.com/busybox", "--exec=/bin/sh", "--", "-c", "cat /etc/resolv.conf /etc/hosts").OK(t)
+	for _, want := range []string{"nameserver 10.1.2.3", "nameserver 10.1.2.4", "search a.example", "options ndots:2", "domain example.org", "10.9.9.9\tone two", "10.8.8.8\tthree", "localhost"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	host := readFile(t, "/etc/resolv.conf")
+	r = e.Rkt("run", "--dns=host", "example.com/busybox", "--exec=/bin/cat", "--", "/etc/resolv.conf").OK(t)
+	if r.Stdout != host {
+		t.Errorf("--dns=host: %q, want the host's %q", r.Stdout, host)
+	}
+	e.Rkt("run", "--dns=host", "--dns-search=x", "example.com/busybox").Fails(t, 254, "cannot be used with --dns=host")
+	e.Rkt("run", "--dns=host", "--dns=1.1.1.1", "example.com/busybox").Fails(t, 254, "must be the only --dns")
+	e.Rkt("run", "--dns=notanip", "example.com/busybox").Fails(t, 254, "not an IP address")
+	e.Rkt("run", "--hosts-entry=host", "--hosts-entry=1.2.3.4=x", "example.com/busybox").Fails(t, 254, "cannot be mixed")
 }

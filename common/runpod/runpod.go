@@ -21,9 +21,11 @@ import (
 )
 
 // Exec starts a pod whose lock the caller holds: from prepare/ (rkt run)
-// or prepared/ (rkt run-prepared). It returns only on failure; the pod is
-// then left in run/, unlocked, as an exited pod for gc.
-func Exec(p *pod.Pod, args stage1abi.RunArgs, warn func(string)) error {
+// or prepared/ (rkt run-prepared). files are written into the stage1
+// rootfs (paths relative to it) once it is mounted: the DNS files of
+// --dns-conf-mode=...stage0. It returns only on failure; the pod is then
+// left in run/, unlocked, as an exited pod for gc.
+func Exec(p *pod.Pod, args stage1abi.RunArgs, files map[string][]byte, warn func(string)) error {
 	s1, err := p.Stage1Manifest()
 	if err != nil {
 		return fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
@@ -63,6 +65,18 @@ func Exec(p *pod.Pod, args stage1abi.RunArgs, warn func(string)) error {
 		}
 	}
 	rootfs := p.Path(stage1abi.Stage1RootfsRel)
+	for rel, data := range files {
+		target, err := securejoin.SecureJoin(rootfs, rel)
+		if err != nil {
+			return fmt.Errorf("pod %s: %s: %w", p.UUID, rel, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, data, 0o644); err != nil {
+			return fmt.Errorf("pod %s: writing %s: %w", p.UUID, rel, err)
+		}
+	}
 	path, err := securejoin.SecureJoin(rootfs, ep)
 	if err != nil {
 		return fmt.Errorf("pod %s: stage1 run entrypoint: %w", p.UUID, err)
