@@ -4,11 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -312,5 +317,37 @@ func TestUnsyncedFromAnotherBoot(t *testing.T) {
 	os.WriteFile(s.BlobPath(info.Key), []byte("zeroes after a crash"), 0o660)
 	if _, err := s.Hold(info.Key); !errors.Is(err, ErrImageDamaged) {
 		t.Errorf("damaged image from another boot: %v", err)
+	}
+}
+
+// The ondisk check's walker must agree with filepath.WalkDir's order, or
+// trees rendered before a change would all look damaged.
+func TestStatSumMatchesWalkDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"b/c/d", "a", "b/a", "c"} {
+		os.MkdirAll(filepath.Join(dir, p), 0o755)
+		os.WriteFile(filepath.Join(dir, p, "f"), []byte(p), 0o644)
+	}
+	os.Symlink("a", filepath.Join(dir, "link"))
+	got, err := statSum(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha512.New()
+	var rec []byte
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		var st syscall.Stat_t
+		syscall.Lstat(p, &st)
+		rec = append(rec[:0], p[len(dir):]...)
+		rec = append(rec, 0)
+		for _, v := range []uint64{st.Ino, uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size), uint64(st.Mtim.Nano()), uint64(st.Ctim.Nano())} {
+			rec = strconv.AppendUint(rec, v, 16)
+			rec = append(rec, ' ')
+		}
+		h.Write(rec)
+		return nil
+	})
+	if want := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Errorf("statSum %s, WalkDir order gives %s", got, want)
 	}
 }
