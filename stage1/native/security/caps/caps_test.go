@@ -1,0 +1,178 @@
+package caps
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/moby/sys/capability"
+)
+
+func iso(t *testing.T, name, value string) types.Isolator {
+	t.Helper()
+	var i types.Isolator
+	if err := json.Unmarshal([]byte(`{"name":"`+name+`","value":`+value+`}`), &i); err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func TestComputeDefault(t *testing.T) {
+	s, err := Compute(nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Names(s.Bounding)
+	want := slices.Clone(DefaultRetained)
+	slices.SortFunc(want, func(a, b string) int { p, _ := Parse(a); q, _ := Parse(b); return int(p) - int(q) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("default bounding = %v, want %v", got, want)
+	}
+	if !slices.Equal(s.Effective, s.Bounding) || !slices.Equal(s.Permitted, s.Bounding) || len(s.Ambient) != 0 || len(s.Inheritable) != 0 {
+		t.Fatalf("unexpected root sets %+v", s)
+	}
+	nr := s.ForUID(1000)
+	if len(nr.Effective)+len(nr.Permitted)+len(nr.Ambient)+len(nr.Inheritable) != 0 || !slices.Equal(nr.Bounding, s.Bounding) {
+		t.Fatalf("unexpected non-root sets %+v", nr)
+	}
+}
+
+func TestComputeRetainRemove(t *testing.T) {
+	s, err := Compute(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN","CAP_SYS_ADMIN"]}`)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Names(s.Bounding); !slices.Equal(got, []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}) {
+		t.Fatalf("retain: %v", got)
+	}
+	s, err = Compute(types.Isolators{iso(t, types.LinuxCapabilitiesRevokeSetName, `{"set":["CAP_NET_RAW","CAP_MKNOD"]}`)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Names(s.Bounding)
+	if len(got) != len(DefaultRetained)-2 || slices.Contains(got, "CAP_NET_RAW") || slices.Contains(got, "CAP_MKNOD") || !slices.Contains(got, "CAP_CHOWN") {
+		t.Fatalf("remove: %v", got)
+	}
+	_, err = Compute(types.Isolators{
+		iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN"]}`),
+		iso(t, types.LinuxCapabilitiesRevokeSetName, `{"set":["CAP_NET_RAW"]}`),
+	}, false)
+	if err == nil {
+		t.Fatal("retain+remove: expected error")
+	}
+	if _, err := Compute(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_BOGUS"]}`)}, false); err == nil {
+		t.Fatal("unknown capability: expected error")
+	}
+}
+
+func TestComputeDisabled(t *testing.T) {
+	s, err := Compute(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN"]}`)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := capability.ListSupported()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Bounding) != len(all) {
+		t.Fatalf("disabled restriction: %d caps, want %d", len(s.Bounding), len(all))
+	}
+}
+
+// helperEnv makes the re-executed test binary apply capabilities and exec
+// /bin/cat /proc/self/status, so the parent can check the app's view.
+const helperEnv = "RKT_CAPS_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helper(mode))
+	}
+	os.Exit(m.Run())
+}
+
+func helper(mode string) int {
+	runtime.LockOSThread()
+	fail := func(err error) int { os.Stderr.WriteString(err.Error() + "\n"); return 1 }
+	r, _ := types.NewLinuxCapabilitiesRetainSet("CAP_NET_RAW", "CAP_SETPCAP")
+	i, err := r.AsIsolator()
+	if err != nil {
+		return fail(err)
+	}
+	s, err := Compute(types.Isolators{*i}, false)
+	if err != nil {
+		return fail(err)
+	}
+	if mode == "nonroot" {
+		if err := KeepCaps(); err != nil {
+			return fail(err)
+		}
+		if err := syscall.Setgid(1000); err != nil {
+			return fail(err)
+		}
+		if err := syscall.Setuid(1000); err != nil {
+			return fail(err)
+		}
+		s = s.ForUID(1000)
+	}
+	if err := Apply(s); err != nil {
+		return fail(err)
+	}
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		return fail(err)
+	}
+	return fail(syscall.Exec(cat, []string{"cat", "/proc/self/status"}, os.Environ()))
+}
+
+func statusCaps(t *testing.T, mode string) map[string]string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(k, "Cap") {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// mask is the hex capability mask of CAP_NET_RAW (13) and CAP_SETPCAP (8).
+const mask = "0000000000002100"
+
+func TestApplyRoot(t *testing.T) {
+	m := statusCaps(t, "root")
+	for _, k := range []string{"CapBnd", "CapEff", "CapPrm"} {
+		if m[k] != mask {
+			t.Errorf("%s = %s, want %s (%v)", k, m[k], mask, m)
+		}
+	}
+	if m["CapAmb"] != "0000000000000000" || m["CapInh"] != "0000000000000000" {
+		t.Errorf("unexpected inheritable/ambient: %v", m)
+	}
+}
+
+func TestApplyNonRoot(t *testing.T) {
+	m := statusCaps(t, "nonroot")
+	if m["CapBnd"] != mask {
+		t.Errorf("CapBnd = %s, want %s", m["CapBnd"], mask)
+	}
+	for _, k := range []string{"CapEff", "CapPrm", "CapInh", "CapAmb"} {
+		if m[k] != "0000000000000000" {
+			t.Errorf("%s = %s, want 0", k, m[k])
+		}
+	}
+}

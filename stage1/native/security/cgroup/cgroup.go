@@ -1,0 +1,272 @@
+// Package cgroup creates the cgroups of a pod and of its apps, applies the
+// appc resource isolators to them (APPX-05) and sets oom_score_adj.
+//
+// A pod gets one cgroup, "rkt-<uuid>", directly under the root of every
+// hierarchy this process can use (each v1 controller hierarchy, the v2
+// unified hierarchy, or both on a hybrid host). Below it the supervisor
+// lives in the "stage1" leaf and every app in "app-<name>": on cgroup v2,
+// processes may only live in leaves once controllers are enabled for
+// children. The cgroup filesystem is driven by
+// github.com/opencontainers/cgroups (fs for v1 and hybrid, fs2 for v2).
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+)
+
+// Prefix starts the name of every pod cgroup; the test suite looks for
+// leaked cgroups by it.
+const Prefix = "rkt-"
+
+// cpuPeriod is the CFS period (µs) used with resource/cpu limits, as systemd
+// did for rkt's CPUQuota=.
+const cpuPeriod = 100000
+
+// Warn receives warnings about isolators that cannot be applied on this
+// host (unsupported controller). It defaults to printing on stderr.
+var Warn = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
+
+// Pod is the cgroup of one pod.
+type Pod struct {
+	uuid string
+	mgr  cgroups.Manager
+}
+
+// App is the cgroup of one app of a pod.
+type App struct {
+	name     string
+	mgr      cgroups.Manager
+	oomScore *int
+	// Warnings lists the isolators skipped because the controller they need
+	// is not available; each was also passed to Warn.
+	Warnings []string
+}
+
+// NewPod creates the cgroup of the pod with the given UUID (any string
+// usable as a directory name).
+func NewPod(uuid string) (*Pod, error) {
+	if err := checkName(uuid); err != nil {
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{SkipDevices: true})
+	if err != nil {
+		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
+	}
+	if err := mgr.Apply(-1); err != nil {
+		_ = mgr.Destroy()
+		return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
+	}
+	return &Pod{uuid: uuid, mgr: mgr}, nil
+}
+
+// Subcgroup returns the pod's cgroup relative to the hierarchy roots, the
+// content of the pod's "subcgroup" file.
+func (p *Pod) Subcgroup() string {
+	return Prefix + p.uuid
+}
+
+// Path returns the absolute path of the pod cgroup for a v1 controller
+// ("memory", "cpu", ...) or, on a v2 host, of the unified cgroup. It is
+// empty when the controller is not available.
+func (p *Pod) Path(controller string) string {
+	return p.mgr.Path(controller)
+}
+
+// Add moves pid (typically the supervisor) into the pod's "stage1" leaf.
+func (p *Pod) Add(pid int) error {
+	mgr, err := newManager("/"+Prefix+p.uuid+"/stage1", &cgroups.Resources{SkipDevices: true})
+	if err != nil {
+		return fmt.Errorf("stage1 cgroup of pod %s: %w", p.uuid, err)
+	}
+	if err := mgr.Apply(pid); err != nil {
+		return fmt.Errorf("adding pid %d to the stage1 cgroup of pod %s: %w", pid, p.uuid, err)
+	}
+	return nil
+}
+
+// App creates the cgroup of an app and applies the resource/memory,
+// resource/cpu and os/linux/cpu-shares isolators to it. The
+// os/linux/oom-score-adj isolator is remembered and applied by Add. A
+// missing controller only produces a warning.
+func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
+	if name == "" {
+		return nil, errors.New("app cgroup: empty app name")
+	}
+	// App names may contain "/", which must not create nested cgroups.
+	dir := "app-" + strings.ReplaceAll(name, "/", "%2F")
+	if err := checkName(dir); err != nil {
+		return nil, fmt.Errorf("app cgroup: %w", err)
+	}
+	res, oom, err := resources(isos)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	a := &App{name: name, oomScore: oom}
+	a.mgr, err = newManager("/"+Prefix+p.uuid+"/"+dir, &cgroups.Resources{SkipDevices: true})
+	if err != nil {
+		return nil, fmt.Errorf("app %s cgroup: %w", name, err)
+	}
+	if err := a.mgr.Apply(-1); err != nil {
+		return nil, fmt.Errorf("creating cgroup of app %s: %w", name, err)
+	}
+	if res.Memory != 0 && !a.has("memory") {
+		a.warn("memory")
+		res.Memory = 0
+	}
+	if (res.CpuQuota != 0 || res.CpuShares != 0) && !a.has("cpu") {
+		a.warn("cpu")
+		res.CpuQuota, res.CpuPeriod, res.CpuShares = 0, 0, 0
+	}
+	if cgroups.IsCgroup2UnifiedMode() && res.CpuShares != 0 {
+		// v2 has cpu.weight instead of cpu.shares.
+		res.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(res.CpuShares)
+		res.CpuShares = 0
+	}
+	if err := a.mgr.Set(res); err != nil {
+		return nil, fmt.Errorf("setting limits of app %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// Path returns the absolute path of the app cgroup for a v1 controller or,
+// on a v2 host, of the unified cgroup.
+func (a *App) Path(controller string) string {
+	return a.mgr.Path(controller)
+}
+
+// Add moves pid into the app's cgroups and applies the app's
+// os/linux/oom-score-adj isolator to it.
+func (a *App) Add(pid int) error {
+	if err := a.mgr.Apply(pid); err != nil {
+		return fmt.Errorf("adding pid %d to the cgroup of app %s: %w", pid, a.name, err)
+	}
+	if a.oomScore != nil {
+		if err := WriteOOMScoreAdj(pid, *a.oomScore); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Destroy kills whatever still runs in the pod's cgroups and removes them.
+func (p *Pod) Destroy() error {
+	return destroy(p.mgr, p.uuid)
+}
+
+// DestroyByName removes the cgroups of the pod with the given UUID, killing
+// any process left in them; used by gc for pods whose supervisor died.
+// Missing cgroups are not an error.
+func DestroyByName(uuid string) error {
+	if err := checkName(uuid); err != nil {
+		return fmt.Errorf("pod cgroup: %w", err)
+	}
+	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{SkipDevices: true})
+	if err != nil {
+		return fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
+	}
+	return destroy(mgr, uuid)
+}
+
+func destroy(mgr cgroups.Manager, uuid string) error {
+	// rmdir fails with EBUSY while processes remain, so empty it first.
+	for range 50 {
+		pids := allPids(mgr)
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := mgr.Destroy(); err != nil {
+		return fmt.Errorf("removing cgroups of pod %s: %w", uuid, err)
+	}
+	return nil
+}
+
+// OOMScoreAdj returns the value of the os/linux/oom-score-adj isolator, if
+// any.
+func OOMScoreAdj(isos types.Isolators) (int, bool, error) {
+	_, oom, err := resources(isos)
+	if err != nil || oom == nil {
+		return 0, false, err
+	}
+	return *oom, true, nil
+}
+
+// WriteOOMScoreAdj sets /proc/<pid>/oom_score_adj.
+func WriteOOMScoreAdj(pid, score int) error {
+	p := filepath.Join("/proc", strconv.Itoa(pid), "oom_score_adj")
+	if err := os.WriteFile(p, []byte(strconv.Itoa(score)), 0o644); err != nil {
+		return fmt.Errorf("setting oom_score_adj of pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// allPids lists the processes in every hierarchy of mgr's cgroup and its
+// children; the manager's own GetAllPids only looks at one v1 controller,
+// which may not exist here (devices is skipped).
+func allPids(mgr cgroups.Manager) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, p := range mgr.GetPaths() {
+		pids, err := cgroups.GetAllPids(p)
+		if err != nil {
+			continue // missing hierarchy or already removed
+		}
+		for _, pid := range pids {
+			if !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func newManager(path string, res *cgroups.Resources) (cgroups.Manager, error) {
+	return manager.New(&cgroups.Cgroup{Path: path, Resources: res})
+}
+
+func checkName(n string) error {
+	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
+		return fmt.Errorf("invalid cgroup name %q", n)
+	}
+	return nil
+}
+
+// has reports whether the app cgroup has a controller.
+func (a *App) has(controller string) bool {
+	if !cgroups.IsCgroup2UnifiedMode() {
+		p := a.mgr.Path(controller)
+		return p != "" && cgroups.PathExists(p)
+	}
+	data, err := os.ReadFile(filepath.Join(a.mgr.Path(""), "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	for _, c := range strings.Fields(string(data)) {
+		if c == controller {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) warn(controller string) {
+	msg := fmt.Sprintf("resource/%s isolator set but support disabled in the kernel, skipping", controller)
+	a.Warnings = append(a.Warnings, msg)
+	Warn(msg)
+}

@@ -1,0 +1,227 @@
+package cgroup
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/appc/spec/schema/types"
+	"github.com/opencontainers/cgroups"
+)
+
+func iso(t *testing.T, name, value string) types.Isolator {
+	t.Helper()
+	var i types.Isolator
+	if err := json.Unmarshal([]byte(`{"name":"`+name+`","value":`+value+`}`), &i); err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func testIsolators(t *testing.T) types.Isolators {
+	// Built through the appc constructors on purpose: their AsIsolator
+	// leaves the value empty and must still work.
+	mem, err := types.NewResourceMemoryIsolator("64Mi", "64Mi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return types.Isolators{
+		mem.AsIsolator(),
+		iso(t, types.ResourceCPUName, `{"request":"250m","limit":"500m"}`),
+		iso(t, types.LinuxCPUSharesName, `512`),
+		iso(t, types.LinuxOOMScoreAdjName, `42`),
+	}
+}
+
+func TestResources(t *testing.T) {
+	res, oom, err := resources(testIsolators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Memory != 64<<20 || res.CpuQuota != 50000 || res.CpuPeriod != 100000 || res.CpuShares != 512 || oom == nil || *oom != 42 {
+		t.Fatalf("unexpected resources %+v oom %v", res, oom)
+	}
+	if n, ok, err := OOMScoreAdj(testIsolators(t)); err != nil || !ok || n != 42 {
+		t.Fatalf("OOMScoreAdj = %d %v %v", n, ok, err)
+	}
+	if _, ok, _ := OOMScoreAdj(nil); ok {
+		t.Fatal("OOMScoreAdj without isolator")
+	}
+	if _, err := NewPod("../x"); err == nil {
+		t.Fatal("NewPod accepted a path")
+	}
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		t.Skip("no cgroup filesystem")
+	}
+}
+
+// leftovers lists directories named like the pod's cgroup under every
+// cgroup mount of this host.
+func leftovers(t *testing.T, uuid string) []string {
+	t.Helper()
+	mounts, err := cgroups.GetCgroupMounts(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	roots := map[string]bool{}
+	for _, m := range mounts {
+		roots[m.Mountpoint] = true
+	}
+	if cgroups.IsCgroup2UnifiedMode() || cgroups.IsCgroup2HybridMode() {
+		roots["/sys/fs/cgroup"] = true
+		roots["/sys/fs/cgroup/unified"] = true
+	}
+	for r := range roots {
+		if _, err := os.Stat(filepath.Join(r, Prefix+uuid)); err == nil {
+			left = append(left, filepath.Join(r, Prefix+uuid))
+		}
+	}
+	return left
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestPodAppLimits(t *testing.T) {
+	requireRoot(t)
+	uuid := fmt.Sprintf("test-%d", os.Getpid())
+	pod, err := NewPod(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	destroyed := false
+	defer func() {
+		if !destroyed {
+			_ = pod.Destroy()
+		}
+	}()
+	if pod.Subcgroup() != "rkt-"+uuid {
+		t.Fatalf("subcgroup %q", pod.Subcgroup())
+	}
+	app, err := pod.App("example.com/app", testIsolators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if err := app.Add(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "oom_score_adj"); got != "42" {
+		t.Errorf("oom_score_adj = %s", got)
+	}
+	procCg := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "cgroup")
+	if !strings.Contains(procCg, "/rkt-"+uuid+"/app-example.com%2Fapp") {
+		t.Errorf("process not in app cgroup: %s", procCg)
+	}
+
+	if cgroups.IsCgroup2UnifiedMode() {
+		dir := app.Path("")
+		if len(app.Warnings) == 0 {
+			if got := readFile(t, dir, "memory.max"); got != strconv.Itoa(64<<20) {
+				t.Errorf("memory.max = %s", got)
+			}
+			if got := readFile(t, dir, "cpu.max"); got != "50000 100000" {
+				t.Errorf("cpu.max = %s", got)
+			}
+			if got := readFile(t, dir, "cpu.weight"); got != strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(512), 10) {
+				t.Errorf("cpu.weight = %s", got)
+			}
+		}
+	} else {
+		if dir := app.Path("memory"); dir != "" {
+			if got := readFile(t, dir, "memory.limit_in_bytes"); got != strconv.Itoa(64<<20) {
+				t.Errorf("memory.limit_in_bytes = %s", got)
+			}
+		} else {
+			t.Log("no memory controller")
+		}
+		if dir := app.Path("cpu"); dir != "" {
+			if got := readFile(t, dir, "cpu.cfs_quota_us"); got != "50000" {
+				t.Errorf("cpu.cfs_quota_us = %s", got)
+			}
+			if got := readFile(t, dir, "cpu.cfs_period_us"); got != "100000" {
+				t.Errorf("cpu.cfs_period_us = %s", got)
+			}
+			if got := readFile(t, dir, "cpu.shares"); got != "512" {
+				t.Errorf("cpu.shares = %s", got)
+			}
+		} else {
+			t.Log("no cpu controller")
+		}
+	}
+	if len(leftovers(t, uuid)) == 0 {
+		t.Fatal("pod cgroup not found on any hierarchy")
+	}
+
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	destroyed = true
+	if err := pod.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(t, uuid); len(left) != 0 {
+		t.Fatalf("cgroups left behind: %v", left)
+	}
+}
+
+func TestDestroyByNameKillsLeftovers(t *testing.T) {
+	requireRoot(t)
+	uuid := fmt.Sprintf("test-gc-%d", os.Getpid())
+	pod, err := NewPod(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := pod.App("app", nil)
+	if err != nil {
+		_ = pod.Destroy()
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		_ = pod.Destroy()
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	if err := app.Add(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = pod.Destroy()
+		t.Fatal(err)
+	}
+	// Simulates gc after the supervisor died: only the name is known.
+	if err := DestroyByName(uuid); err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatal(err)
+	}
+	<-waited
+	if left := leftovers(t, uuid); len(left) != 0 {
+		t.Fatalf("cgroups left behind: %v", left)
+	}
+	// Destroying an absent pod is fine.
+	if err := DestroyByName(uuid); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,140 @@
+package paths
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const helperEnv = "RKT_PATHS_TEST_ROOTFS"
+
+func TestMain(m *testing.M) {
+	if root := os.Getenv(helperEnv); root != "" {
+		if err := helper(root); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helper runs in a private mount namespace (see TestApply).
+func helper(root string) error {
+	for _, m := range []struct{ dir, fs string }{{"proc", "proc"}, {"sys", "sysfs"}} {
+		d := filepath.Join(root, m.dir)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.fs, d, m.fs, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting %s: %w", d, err)
+		}
+	}
+	if err := Apply(root); err != nil {
+		return err
+	}
+	// Read-only paths. Some kernels lack /proc/sysrq-trigger or /proc/kcore,
+	// so only existing ones are checked (core_pattern and kallsyms exist
+	// everywhere that matters).
+	for _, p := range []string{"proc/sysrq-trigger", "proc/sys/kernel/core_pattern"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		err := os.WriteFile(filepath.Join(root, p), []byte("x"), 0)
+		if !errors.Is(err, syscall.EROFS) {
+			return fmt.Errorf("writing %s: got %v, want EROFS", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "sys/kernel")); err == nil {
+		if err := os.WriteFile(filepath.Join(root, "sys/kernel/uevent_helper"), []byte(""), 0); err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("writing sys/kernel/uevent_helper: got %v, want EROFS", err)
+		}
+	}
+	// Inaccessible files: empty (root bypasses the 0000 mode) or unreadable.
+	for _, p := range []string{"proc/kcore", "proc/kallsyms"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err == nil && len(b) != 0 {
+			return fmt.Errorf("%s is readable (%d bytes)", p, len(b))
+		}
+		fi, err := os.Stat(filepath.Join(root, p))
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0 {
+			return fmt.Errorf("%s has mode %v", p, fi.Mode())
+		}
+	}
+	// Inaccessible directories.
+	for _, p := range []string{"sys/firmware", "sys/fs"} {
+		d := filepath.Join(root, p)
+		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		ents, err := os.ReadDir(d)
+		if err == nil && len(ents) != 0 {
+			return fmt.Errorf("%s is not empty: %v", p, ents)
+		}
+		if err := os.WriteFile(filepath.Join(d, "x"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+			return fmt.Errorf("creating in %s: got %v, want EROFS", p, err)
+		}
+	}
+	// The rest of /proc stays usable.
+	if _, err := os.ReadFile(filepath.Join(root, "proc/self/status")); err != nil {
+		return err
+	}
+	return nil
+}
+
+func TestApply(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+root)
+	// Go makes "/" recursively private in the child before exec, so no
+	// mount propagates back to the host.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), root) {
+		t.Fatalf("mounts leaked to the host:\n%s", mi)
+	}
+}
+
+func TestApplyMissingPaths(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// Without /proc and /sys mounted nothing exists: Apply does nothing.
+	root := t.TempDir()
+	if err := Apply(root); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResolveRefusesEscape(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Symlink("/", filepath.Join(root, "proc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := resolve(root, "/proc/kcore"); err == nil {
+		t.Fatal("symlink escaping the rootfs accepted")
+	}
+}

@@ -1,0 +1,280 @@
+// Package seccomp builds and loads the seccomp filter of an app from its
+// appc seccomp isolators (SEC-SC-01..04) and decides no_new_privs
+// (SEC-NNP-01).
+//
+// Without isolator an app gets rkt's default whitelist. A syscall outside a
+// whitelist (or inside a blacklist) kills the whole app with SIGSYS unless
+// the isolator names an errno, which the syscall then fails with instead.
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/appc/spec/schema/types"
+	libseccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Mode says how Filter.Syscalls is interpreted.
+type Mode int
+
+const (
+	// Whitelist allows only the listed syscalls (retain-set).
+	Whitelist Mode = iota
+	// Blacklist blocks only the listed syscalls (remove-set).
+	Blacklist
+)
+
+// String returns "whitelist" or "blacklist".
+func (m Mode) String() string {
+	if m == Blacklist {
+		return "blacklist"
+	}
+	return "whitelist"
+}
+
+// Filter is an assembled seccomp policy for one app.
+type Filter struct {
+	// Disabled is set when seccomp is off (--insecure-options=seccomp or
+	// "@appc.io/all" in a retain-set); Load is then a no-op.
+	Disabled bool
+	// Mode tells whether Syscalls are allowed or blocked.
+	Mode Mode
+	// Syscalls is the sorted, expanded list of syscall names present on the
+	// running architecture.
+	Syscalls []string
+	// Errno is returned by blocked syscalls; 0 means kill the process
+	// (SIGSYS).
+	Errno syscall.Errno
+}
+
+// Active reports whether f would install a filter.
+func (f *Filter) Active() bool {
+	return f != nil && !f.Disabled
+}
+
+// Build computes the filter of an app from its isolators. disabled
+// (--insecure-options=seccomp) turns seccomp off. At most one seccomp
+// isolator is allowed per app; without one the default whitelist applies.
+func Build(isos types.Isolators, disabled bool) (*Filter, error) {
+	var found *types.Isolator
+	for i := range isos {
+		if isos[i].Name != types.LinuxSeccompRetainSetName && isos[i].Name != types.LinuxSeccompRemoveSetName {
+			continue
+		}
+		if found != nil {
+			return nil, errors.New("too many seccomp isolators")
+		}
+		found = &isos[i]
+	}
+	if disabled {
+		return &Filter{Disabled: true}, nil
+	}
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	if found == nil {
+		return &Filter{Mode: Whitelist, Syscalls: known(info, groups[GroupRktDefaultWhitelist])}, nil
+	}
+
+	set, ok := found.Value().(types.LinuxSeccompSet)
+	if !ok || set == nil {
+		return nil, fmt.Errorf("isolator %s: unexpected value type %T", found.Name, found.Value())
+	}
+	if err := set.AssertValid(); err != nil {
+		return nil, fmt.Errorf("isolator %s: %w", found.Name, err)
+	}
+	f := &Filter{Mode: Whitelist}
+	if found.Name == types.LinuxSeccompRemoveSetName {
+		f.Mode = Blacklist
+	}
+	if e := string(set.Errno()); e != "" {
+		n, err := ParseErrno(e)
+		if err != nil {
+			return nil, fmt.Errorf("isolator %s: %w", found.Name, err)
+		}
+		f.Errno = n
+	}
+
+	var names []string
+	for _, entry := range set.Set() {
+		e := strings.TrimSpace(string(entry))
+		switch {
+		case e == GroupAll:
+			if f.Mode == Whitelist {
+				// Retaining everything is how appc spells "no seccomp".
+				return &Filter{Disabled: true}, nil
+			}
+			return nil, fmt.Errorf("isolator %s: %s would block every syscall, including execve", found.Name, GroupAll)
+		case e == GroupEmpty:
+			if f.Mode == Whitelist {
+				return nil, fmt.Errorf("isolator %s: %s would block every syscall, including execve", found.Name, GroupEmpty)
+			}
+		case strings.HasPrefix(e, "@"):
+			g, ok := groups[e]
+			if !ok {
+				return nil, fmt.Errorf("isolator %s: unsupported seccomp group %q", found.Name, e)
+			}
+			names = append(names, known(info, g)...)
+		default:
+			if _, ok := info.SyscallNames[e]; !ok {
+				return nil, fmt.Errorf("isolator %s: unknown syscall %q on %s", found.Name, e, info.Name)
+			}
+			names = append(names, e)
+		}
+	}
+	if f.Mode == Blacklist && len(names) == 0 {
+		// A remove-set of only "@appc.io/empty" removes nothing from the
+		// default: rkt then applies its default whitelist, keeping the errno.
+		f.Mode = Whitelist
+		names = known(info, groups[GroupRktDefaultWhitelist])
+	}
+	slices.Sort(names)
+	f.Syscalls = slices.Compact(names)
+	return f, nil
+}
+
+// ParseErrno converts an errno name such as "EPERM" to its number.
+func ParseErrno(name string) (syscall.Errno, error) {
+	for n := syscall.Errno(1); n < 4096; n++ {
+		if unix.ErrnoName(n) == name {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown errno %q", name)
+}
+
+// NoNewPrivs reports whether no_new_privs must be set for an app running as
+// uid (SEC-NNP-01): when any os/linux/no-new-privileges isolator is true,
+// and always for non-root apps with an active seccomp filter, since they
+// lack CAP_SYS_ADMIN to load it otherwise.
+func NoNewPrivs(isos types.Isolators, uid int, seccompActive bool) bool {
+	for i := range isos {
+		if isos[i].Name != types.LinuxNoNewPrivilegesName {
+			continue
+		}
+		if v, ok := isos[i].Value().(*types.LinuxNoNewPrivileges); ok && v != nil && bool(*v) {
+			return true
+		}
+	}
+	return uid != 0 && seccompActive
+}
+
+// SetNoNewPrivs sets no_new_privs on the calling thread. Call it on the
+// locked thread that will exec the app; Load propagates it to the other
+// threads of the process.
+func SetNoNewPrivs() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting no_new_privs: %w", err)
+	}
+	return nil
+}
+
+// blockAction is the seccomp return value for a blocked syscall.
+func (f *Filter) blockAction() uint32 {
+	if f.Errno != 0 {
+		return uint32(libseccomp.ActionErrno) | uint32(f.Errno)&unix.SECCOMP_RET_DATA
+	}
+	return uint32(libseccomp.ActionKillProcess)
+}
+
+// placeholder is the default action handed to the assembler for whitelists;
+// the library only accepts bare actions as default, so it is swapped for the
+// real "errno N"/kill value afterwards. No group of ours uses it.
+const placeholder = libseccomp.ActionTrace
+
+// Instructions returns the BPF program of f. Syscalls of a foreign
+// architecture (e.g. i386 via int 0x80 on amd64) are always blocked, so a
+// blacklist cannot be bypassed through the compat ABI.
+func (f *Filter) Instructions() ([]bpf.Instruction, error) {
+	if !f.Active() {
+		return nil, errors.New("seccomp filter is disabled")
+	}
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	p := libseccomp.Policy{}
+	if f.Mode == Whitelist {
+		p.DefaultAction = placeholder
+		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.ActionAllow}}
+	} else {
+		p.DefaultAction = libseccomp.ActionAllow
+		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.Action(f.blockAction())}}
+	}
+	if len(f.Syscalls) == 0 {
+		return nil, errors.New("seccomp filter has no syscalls")
+	}
+	insts, err := p.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("assembling seccomp filter: %w", err)
+	}
+	for i, in := range insts {
+		if r, ok := in.(bpf.RetConstant); ok && r.Val == uint32(placeholder) && f.Mode == Whitelist {
+			insts[i] = bpf.RetConstant{Val: f.blockAction()}
+		}
+	}
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
+		bpf.RetConstant{Val: f.blockAction()},
+	}
+	return append(prog, insts...), nil
+}
+
+// Load installs f for the whole process (SECCOMP_FILTER_FLAG_TSYNC) just
+// before exec. no_new_privs must be set first (SetNoNewPrivs) unless the
+// calling thread holds CAP_SYS_ADMIN. A nil or disabled filter is a no-op.
+func (f *Filter) Load() error {
+	if !f.Active() {
+		return nil
+	}
+	insts, err := f.Instructions()
+	if err != nil {
+		return err
+	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return fmt.Errorf("assembling seccomp filter: %w", err)
+	}
+	sf := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		sf[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog := unix.SockFprog{Len: uint16(len(sf)), Filter: &sf[0]}
+	r1, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog)))
+	runtime.KeepAlive(sf)
+	if errno != 0 {
+		if errno == unix.EACCES {
+			return fmt.Errorf("loading seccomp filter: %w (no_new_privs not set and CAP_SYS_ADMIN missing)", errno)
+		}
+		return fmt.Errorf("loading seccomp filter: %w", errno)
+	}
+	if r1 != 0 {
+		return fmt.Errorf("loading seccomp filter: thread %d could not be synchronized", r1)
+	}
+	return nil
+}
+
+// known keeps the names the architecture has; groups list syscalls of all
+// architectures.
+func known(info *arch.Info, names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if _, ok := info.SyscallNames[n]; ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
