@@ -1,0 +1,64 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// GC is the `gc` entrypoint: best-effort cleanup of what a pod may have
+// left, also after its supervisor was SIGKILLed. The pod's mounts live
+// in the supervisor's mount namespace and die with it; to be safe with a
+// stage0 that ran the pod without a private namespace, gc detaches
+// whatever is still mounted below the stage1 rootfs in its own
+// namespace, and removes the enter socket. native makes no cgroups,
+// network namespaces or interfaces of its own yet.
+func GC(args []string) int {
+	ga, err := stage1abi.ParseGCArgs(args)
+	if err != nil {
+		return newLogger(false).fail(err)
+	}
+	l := newLogger(ga.Debug)
+	dir, err := os.Getwd()
+	if err != nil {
+		return l.fail(fmt.Errorf("pod directory: %w", err))
+	}
+	var errs []error
+	if err := unmountLeftovers(dir, l); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.Remove(socketPath(dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return l.fail(err)
+	}
+	return ExitOK
+}
+
+// unmountLeftovers detaches every mount strictly below the stage1 rootfs
+// of the pod in dir (the rootfs itself is stage0's).
+func unmountLeftovers(dir string, l *logger) error {
+	root := filepath.Join(dir, stage1abi.Stage1RootfsRel)
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	mps, err := readMountPoints()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, mp := range mountsUnder(mps, root) {
+		l.Debugf("unmounting leftover %s", mp)
+		err := unix.Unmount(mp, unix.MNT_DETACH)
+		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
+}

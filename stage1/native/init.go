@@ -1,0 +1,399 @@
+package native
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/fly"
+)
+
+// KillGrace is how long the supervisor waits, after an app failed and
+// the others got SIGTERM, before it kills everything left.
+const KillGrace = 5 * time.Second
+
+// LogsDir is the directory of the pod directory holding <app>.log.
+const LogsDir = "logs"
+
+// appProc is an app as the supervisor runs it.
+type appProc struct {
+	app      *App
+	rootfs   string
+	execPath string
+	wd       string
+	env      []string
+	creds    *fly.Credentials
+	status   string // rkt/status/<app>
+
+	pid    int
+	ch     chan unix.WaitStatus
+	exited bool
+	code   int
+}
+
+// supervisor is the pod's PID 1.
+type supervisor struct {
+	pod  *Pod
+	log  *logger
+	apps []*appProc
+	fg   bool
+
+	// mu guards waiters: a child is registered under mu at its start,
+	// and the reaper looks children up under mu, so a child that exits
+	// at once is never missed.
+	mu      sync.Mutex
+	waiters map[int]chan unix.WaitStatus
+
+	copiers sync.WaitGroup
+	logs    []*os.File
+}
+
+// Init is the pod supervisor, PID 1 of the pod's namespaces (internal
+// entrypoint, started by `run` with the run arguments).
+func Init(args []string) int {
+	ra, err := stage1abi.ParseRunArgs(args)
+	if err != nil {
+		return newLogger(false).fail(err)
+	}
+	l := newLogger(ra.Debug)
+	code, err := supervise(ra, l)
+	if err != nil {
+		// Nothing of the pod may outlive us.
+		_ = unix.Kill(-1, unix.SIGKILL)
+		return l.fail(err)
+	}
+	return code
+}
+
+func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
+	for _, fd := range []int{supervisorLockFD, supervisorSocketFD} {
+		unix.CloseOnExec(fd)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return 0, fmt.Errorf("make all mounts private: %w", err)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return 0, fmt.Errorf("pod directory: %w", err)
+	}
+	p, err := LoadPod(dir)
+	if err != nil {
+		return 0, err
+	}
+	hostname := ra.Hostname
+	if hostname == "" {
+		hostname = "rkt-" + ra.UUID
+	}
+	if err := unix.Sethostname([]byte(hostname)); err != nil {
+		return 0, fmt.Errorf("set the hostname: %w", err)
+	}
+	if mode, _ := NetMode(ra.Net); mode == NetPrivate {
+		if err := loopbackUp(); err != nil {
+			return 0, err
+		}
+	}
+	dns, err := fly.ParseDNSModes(ra.DNSConfMode)
+	if err != nil {
+		return 0, err
+	}
+	pf, err := writePodFiles(p, hostname, dns)
+	if err != nil {
+		return 0, err
+	}
+	s := &supervisor{pod: p, log: l, fg: os.Getenv(envForeground) == "1", waiters: map[int]chan unix.WaitStatus{}}
+	for _, a := range p.Apps {
+		ap, err := s.prepareApp(a, pf)
+		if err != nil {
+			return 0, err
+		}
+		s.apps = append(s.apps, ap)
+	}
+
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+	if f := os.NewFile(supervisorSocketFD, "enter-socket"); f != nil {
+		go s.serveEnter(f)
+	}
+	for _, ap := range s.apps {
+		if err := s.startApp(ap, ra.Interactive); err != nil {
+			return 0, err
+		}
+	}
+	code := s.loop(sigs)
+	// Whatever is left in the pod (daemons of the apps, enter sessions)
+	// goes now, so that the log pipes close.
+	_ = unix.Kill(-1, unix.SIGKILL)
+	waitTimeout(&s.copiers, 2*time.Second)
+	for _, f := range s.logs {
+		f.Close()
+	}
+	return code, nil
+}
+
+// prepareApp makes an app's mounts and works out how it is started.
+func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
+	p := s.pod
+	if err := setupAppMounts(p, a, pf, s.log); err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
+	var err error
+	ap.creds, err = fly.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
+	if err != nil {
+		return nil, err
+	}
+	ap.env = fly.EnvList(a.App.Environment)
+	ap.wd = a.App.WorkingDirectory
+	if ap.wd == "" {
+		ap.wd = "/"
+	}
+	if err := checkWorkDir(ap.rootfs, ap.wd); err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	ap.execPath, err = fly.LookPath(ap.rootfs, a.App.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
+	if err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	if err := writeEnvFiles(p, a.Name(), ap.env, s.log); err != nil {
+		return nil, err
+	}
+	statusDir := p.Stage1Path(filepath.FromSlash(stage1abi.StatusDir))
+	if err := os.MkdirAll(statusDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", statusDir, err)
+	}
+	ap.status = filepath.Join(statusDir, a.Name())
+	if err := atomicfile.Publish(ap.status+"-created", nil, publicFileMode); err != nil {
+		return nil, err
+	}
+	return ap, nil
+}
+
+// startApp starts one app chrooted in its rootfs with its credentials.
+// Unless the pod is interactive, its stdout and stderr go through pipes
+// to ours and to <pod>/logs/<app>.log.
+func (s *supervisor) startApp(ap *appProc, interactive bool) error {
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var closeAfter []*os.File
+	if !interactive {
+		logf, err := openLog(s.pod.Dir, ap.app.Name())
+		if err != nil {
+			return err
+		}
+		s.logs = append(s.logs, logf)
+		lw := &lockedWriter{w: logf}
+		for i, out := range []*os.File{os.Stdout, os.Stderr} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return fmt.Errorf("app %q: pipe: %w", ap.app.Name(), err)
+			}
+			files[i+1] = w
+			closeAfter = append(closeAfter, w)
+			s.copiers.Add(1)
+			go func(r *os.File, out io.Writer) {
+				defer s.copiers.Done()
+				defer r.Close()
+				_, _ = io.Copy(io.MultiWriter(out, lw), r)
+			}(r, out)
+		}
+	}
+	pid, ch, err := s.startWait(ap, ap.execPath, ap.app.App.Exec, ap.wd, files, &syscall.SysProcAttr{Setpgid: !s.fg})
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("can't execute %q in app %q: %w", ap.app.App.Exec[0], ap.app.Name(), err)
+	}
+	ap.pid, ap.ch = pid, ch
+	s.log.Debugf("started app %q as pid %d: %q as %d:%d %v, cwd %s", ap.app.Name(), pid, ap.app.App.Exec, ap.creds.UID, ap.creds.GID, ap.creds.Groups, ap.wd)
+	return atomicfile.Publish(ap.status+"-started", nil, publicFileMode)
+}
+
+// startWait starts a process in an app (chrooted, with the app's
+// credentials) and registers it with the reaper: its wait status arrives
+// on the returned channel.
+func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd string, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+	sys.Chroot = ap.rootfs
+	sys.Credential = &syscall.Credential{Uid: ap.creds.UID, Gid: ap.creds.GID, Groups: ap.creds.Groups}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	proc, err := os.StartProcess(execPath, argv, &os.ProcAttr{Dir: wd, Env: ap.env, Files: files, Sys: sys})
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan unix.WaitStatus, 1)
+	s.waiters[proc.Pid] = ch
+	return proc.Pid, ch, nil
+}
+
+// reap collects every exited child and hands each status to its waiter.
+func (s *supervisor) reap() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		s.mu.Lock()
+		ch := s.waiters[pid]
+		delete(s.waiters, pid)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- ws
+		}
+	}
+}
+
+// loop runs until every app exited: it reaps, records exit statuses,
+// forwards signals, and stops the pod when an app fails. It returns the
+// first failed app's status, or 0.
+func (s *supervisor) loop(sigs chan os.Signal) int {
+	failed := -1
+	var killTimer <-chan time.Time
+	running := len(s.apps)
+	// The reaper runs here, on SIGCHLD, and feeds the apps' channels.
+	for running > 0 {
+		select {
+		case sig := <-sigs:
+			if sig == unix.SIGCHLD {
+				s.reap()
+				break
+			}
+			if s.fg && sig != unix.SIGTERM {
+				continue
+			}
+			s.log.Debugf("forwarding %v to the apps", sig)
+			s.signalApps(sig.(syscall.Signal))
+		case <-killTimer:
+			s.log.Debugf("apps still running %v after a failure: killing them", KillGrace)
+			s.signalApps(unix.SIGKILL)
+			killTimer = nil
+		}
+		for _, ap := range s.apps {
+			if ap.exited {
+				continue
+			}
+			select {
+			case ws := <-ap.ch:
+				ap.exited, ap.code = true, waitStatusCode(ws)
+				running--
+				s.log.Debugf("app %q exited: status %d", ap.app.Name(), ap.code)
+				if err := atomicfile.Publish(ap.status, []byte(strconv.Itoa(ap.code)), publicFileMode); err != nil {
+					s.log.Warnf("can't record the exit status of app %q: %v", ap.app.Name(), err)
+				}
+				if ap.code != 0 && failed < 0 {
+					failed = ap.code
+					if running > 0 {
+						s.signalApps(unix.SIGTERM)
+						killTimer = time.After(KillGrace)
+					}
+				}
+			default:
+			}
+		}
+	}
+	if failed < 0 {
+		return 0
+	}
+	return failed
+}
+
+// signalApps sends sig to every running app.
+func (s *supervisor) signalApps(sig syscall.Signal) {
+	for _, ap := range s.apps {
+		if !ap.exited && ap.pid > 0 {
+			_ = unix.Kill(ap.pid, sig)
+		}
+	}
+}
+
+// lockedWriter serializes writes of two streams into one log file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// openLog opens (appending) <pod>/logs/<app>.log.
+func openLog(podDir, app string) (*os.File, error) {
+	dir := filepath.Join(podDir, LogsDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, app+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, privateFileMode)
+	if err != nil {
+		return nil, fmt.Errorf("open the log of app %q: %w", app, err)
+	}
+	return f, nil
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// checkWorkDir makes sure the working directory exists in the image.
+func checkWorkDir(rootfs, wd string) error {
+	h, err := fly.InRoot(rootfs, wd)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(h)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("working directory %q does not exist in the app", wd)
+	}
+	return nil
+}
+
+// envLookup returns the value of name in a NAME=VALUE list.
+func envLookup(env []string, name string) string {
+	for _, kv := range env {
+		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
+			return kv[len(name)+1:]
+		}
+	}
+	return ""
+}
+
+// writeEnvFiles writes the app's env file at rkt/env/<app> in the stage1
+// rootfs and a copy at appsinfo/<app>/env in the pod directory.
+func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
+	data, skipped := fly.FormatEnvFile(env)
+	for _, name := range skipped {
+		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
+	}
+	for _, f := range []string{
+		filepath.Join(p.Dir, stage1abi.AppsInfoDir, app, "env"),
+		p.Stage1Path(filepath.FromSlash(stage1abi.EnvDir), app),
+	} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
+		}
+		if err := atomicfile.Publish(f, data, privateFileMode); err != nil {
+			return fmt.Errorf("write the env file: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/fly"
+)
+
+// Modes of the files native writes.
+const (
+	publicFileMode  = 0o644
+	privateFileMode = 0o640
+)
+
+// EnterSocket is the unix socket, in the pod directory, on which the
+// supervisor serves `enter` requests.
+const EnterSocket = "enter.sock"
+
+// Environment variables the outer `run` passes to the supervisor.
+const (
+	envSocketFD   = "RKT_STAGE1_NATIVE_SOCKET_FD"
+	envForeground = "RKT_STAGE1_NATIVE_FOREGROUND"
+)
+
+// Fds the supervisor gets: the pod lock, then the enter socket.
+const (
+	supervisorLockFD   = 3
+	supervisorSocketFD = 4
+)
+
+// Run is the `run` entrypoint. It runs in the pod directory, checks the
+// pod, creates the enter socket, starts the pod supervisor as PID 1 of
+// new PID, mount, UTS, IPC and network namespaces, records its pid in
+// <pod>/pid, forwards signals to it, waits for it and returns its status.
+func Run(args []string) int {
+	ra, err := stage1abi.ParseRunArgs(args)
+	if err != nil {
+		return newLogger(false).fail(err)
+	}
+	l := newLogger(ra.Debug)
+	code, err := run(args, ra, l)
+	if err != nil {
+		return l.fail(err)
+	}
+	return code
+}
+
+// CloneFlags returns the namespaces the supervisor is created in.
+func CloneFlags(ra *stage1abi.RunArgs) (uintptr, error) {
+	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS)
+	switch ra.IPC {
+	case "", "auto", "private":
+		flags |= unix.CLONE_NEWIPC
+	case "parent":
+	default:
+		return 0, fmt.Errorf("invalid --ipc=%q: want auto, private or parent", ra.IPC)
+	}
+	if mode, _ := NetMode(ra.Net); mode == NetPrivate {
+		flags |= unix.CLONE_NEWNET
+	}
+	return flags, nil
+}
+
+func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return 0, fmt.Errorf("pod directory: %w", err)
+	}
+	if _, err := LoadPod(dir); err != nil {
+		return 0, err
+	}
+	lock, err := lockFile()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := fly.ParseDNSModes(ra.DNSConfMode); err != nil {
+		return 0, err
+	}
+	flags, err := CloneFlags(ra)
+	if err != nil {
+		return 0, err
+	}
+	if _, w := NetMode(ra.Net); w != "" {
+		l.Warnf("%s", w)
+	}
+	if ra.PrivateUsers != "" {
+		l.Warnf("--private-users is not supported by the native flavor yet: ignored")
+	}
+	if ra.Mutable {
+		l.Warnf("the native flavor does not support mutable pods yet: --mutable ignored")
+	}
+	sock, err := listenEnter(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(filepath.Join(dir, EnterSocket))
+
+	fg := ownsTerminal()
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = append([]string{EntrypointInit}, args...)
+	cmd.Dir = dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{lock, sock}
+	cmd.Env = append(os.Environ(),
+		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisorLockFD),
+		envSocketFD+"="+strconv.Itoa(supervisorSocketFD))
+	if fg {
+		cmd.Env = append(cmd.Env, envForeground+"=1")
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start the pod supervisor: %w", err)
+	}
+	sock.Close()
+	pid := cmd.Process.Pid
+	l.Debugf("pod supervisor started: pid %d, namespaces %#x", pid, flags)
+	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, fmt.Errorf("write the pid file: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if fg && s != unix.SIGTERM {
+					continue // the terminal sent it to the apps too
+				}
+				_ = cmd.Process.Signal(s)
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("wait for the pod supervisor: %w", err)
+	}
+	return exitCode(cmd.ProcessState), nil
+}
+
+// listenEnter creates the enter socket in the pod directory dir (bound by
+// a relative name, so a long pod path does not matter), readable by root
+// only.
+func listenEnter(dir string) (*os.File, error) {
+	path := filepath.Join(dir, EnterSocket)
+	_ = os.Remove(path)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("enter socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "enter-socket")
+	old := unix.Umask(0o077)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: relSocket(dir)})
+	unix.Umask(old)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bind the enter socket %s: %w", path, err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("listen on the enter socket: %w", err)
+	}
+	return f, nil
+}
+
+// relSocket is the enter socket's address from the process's working
+// directory when that is the pod directory, else its absolute path.
+func relSocket(dir string) string {
+	if wd, err := os.Getwd(); err == nil && wd == dir {
+		return EnterSocket
+	}
+	return filepath.Join(dir, EnterSocket)
+}
+
+// notifySignals catches the signals forwarded to the pod.
+func notifySignals() chan os.Signal {
+	sigs := make(chan os.Signal, 8)
+	for _, s := range []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT} {
+		if !signal.Ignored(s) {
+			signal.Notify(sigs, s)
+		}
+	}
+	return sigs
+}
+
+// lockFile returns the pod lock fd from the environment.
+func lockFile() (*os.File, error) {
+	s := os.Getenv(stage1abi.LockFDEnv)
+	if s == "" {
+		return nil, fmt.Errorf("%s is not set: stage0 must pass the pod's lock", stage1abi.LockFDEnv)
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q is not a file descriptor above 2", stage1abi.LockFDEnv, s)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("%s=%d: %w", stage1abi.LockFDEnv, fd, err)
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "pod-lock"), nil
+}
+
+// ownsTerminal reports whether stdin is a terminal whose foreground
+// process group is ours.
+func ownsTerminal() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// exitCode is a process's status as the pod reports it: its exit code,
+// or 128+N when signal N killed it.
+func exitCode(state *os.ProcessState) int {
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}
+
+// waitStatusCode is exitCode for a raw wait status.
+func waitStatusCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
