@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/tests/harness"
 )
 
@@ -129,5 +131,211 @@ func waitCmd(t *testing.T, cmd *exec.Cmd) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("rkt run did not exit")
+	}
+}
+
+// nativeStatus runs script in a native busybox pod and returns its output.
+func nativeSh(t *testing.T, e *harness.Env, script string, flags ...string) *harness.Result {
+	t.Helper()
+	args := []string{}
+	app := []string{}
+	for _, f := range flags {
+		// App flags go after the image, pod flags before.
+		if strings.HasPrefix(f, "--caps-") || strings.HasPrefix(f, "--seccomp") || strings.HasPrefix(f, "--user") ||
+			strings.HasPrefix(f, "--group") || strings.HasPrefix(f, "--memory") || strings.HasPrefix(f, "--oom-score-adj") {
+			app = append(app, f)
+		} else {
+			args = append(args, f)
+		}
+	}
+	args = append(args, "example.com/busybox")
+	args = append(args, app...)
+	args = append(args, "--exec=/bin/sh", "--", "-c", script)
+	return nativeRun(t, e, args...)
+}
+
+// statusField returns the value of a /proc/<pid>/status line in out.
+func statusField(out, name string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// capMask is the /proc/<pid>/status mask of the named capabilities.
+func capMask(t *testing.T, names ...string) string {
+	t.Helper()
+	var m uint64
+	for _, n := range names {
+		c, err := caps.Parse(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m |= 1 << uint(c)
+	}
+	return fmt.Sprintf("%016x", m)
+}
+
+const nativeSecScript = `grep -E '^(CapBnd|CapEff|Seccomp|NoNewPrivs):' /proc/self/status
+echo "fw=$(ls -A /sys/firmware 2>/dev/null | wc -l)"
+echo "fwmount=$(grep -c ' /sys/firmware ' /proc/self/mounts)"
+if [ -e /proc/sysrq-trigger ]; then if [ -w /proc/sysrq-trigger ]; then echo sysrq=rw; else echo sysrq=ro; fi; fi
+echo "oom=$(cat /proc/self/oom_score_adj)"
+(mount -t tmpfs x /tmp) 2>&1; echo "mount=$?"
+`
+
+func TestNativeSecurityDefaults(t *testing.T) {
+	e, _ := runEnv(t)
+	def := capMask(t, caps.DefaultRetained...)
+	host, _ := os.ReadFile("/proc/self/status")
+	full := statusField(string(host), "CapBnd")
+
+	r := nativeSh(t, e, nativeSecScript).OK(t)
+	out := r.Stdout
+	if got := statusField(out, "CapBnd"); got != def {
+		t.Errorf("default CapBnd %s, want %s", got, def)
+	}
+	if got := statusField(out, "CapEff"); got != def {
+		t.Errorf("default CapEff %s, want %s", got, def)
+	}
+	for _, want := range []string{"Seccomp:\t2", "NoNewPrivs:\t0", "fw=0\n", "oom=0\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("default pod: no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "sysrq=rw") || strings.Contains(out, "mount=0") {
+		t.Errorf("default pod: writable sysrq-trigger or mount allowed:\n%s", out)
+	}
+
+	// Without seccomp, mount still fails: no CAP_SYS_ADMIN (EPERM).
+	out = nativeSh(t, e, nativeSecScript, "--insecure-options=seccomp").OK(t).Stdout
+	if !strings.Contains(out, "Seccomp:\t0") || strings.Contains(out, "mount=0") ||
+		!(strings.Contains(out, "permission denied") || strings.Contains(out, "not permitted")) {
+		t.Errorf("--insecure-options=seccomp:\n%s", out)
+	}
+
+	out = nativeSh(t, e, nativeSecScript, "--caps-retain=CAP_NET_BIND_SERVICE").OK(t).Stdout
+	if want := capMask(t, "CAP_NET_BIND_SERVICE"); statusField(out, "CapBnd") != want || statusField(out, "CapEff") != want {
+		t.Errorf("--caps-retain: want %s:\n%s", want, out)
+	}
+	out = nativeSh(t, e, nativeSecScript, "--caps-remove=CAP_CHOWN").OK(t).Stdout
+	var rest []string
+	for _, c := range caps.DefaultRetained {
+		if c != "CAP_CHOWN" {
+			rest = append(rest, c)
+		}
+	}
+	if want := capMask(t, rest...); statusField(out, "CapBnd") != want || statusField(out, "CapEff") != want {
+		t.Errorf("--caps-remove: want %s:\n%s", want, out)
+	}
+	out = nativeSh(t, e, nativeSecScript, "--insecure-options=capabilities").OK(t).Stdout
+	if statusField(out, "CapBnd") != full || statusField(out, "CapEff") != full {
+		t.Errorf("--insecure-options=capabilities: want %s:\n%s", full, out)
+	}
+
+	// Non-root: no capabilities, no_new_privs forced by seccomp.
+	out = nativeSh(t, e, nativeSecScript, "--user=1000", "--group=1000").OK(t).Stdout
+	if statusField(out, "CapEff") != "0000000000000000" || statusField(out, "CapBnd") != def ||
+		!strings.Contains(out, "NoNewPrivs:\t1") || !strings.Contains(out, "Seccomp:\t2") {
+		t.Errorf("--user=1000:\n%s", out)
+	}
+
+	// --insecure-options=paths lifts the masks.
+	out = nativeSh(t, e, nativeSecScript, "--insecure-options=paths").OK(t).Stdout
+	if !strings.Contains(out, "fwmount=0") || strings.Contains(out, "sysrq=ro") {
+		t.Errorf("--insecure-options=paths:\n%s", out)
+	}
+	out = nativeSh(t, e, nativeSecScript).OK(t).Stdout
+	if !strings.Contains(out, "fwmount=1") {
+		t.Errorf("/sys/firmware not masked:\n%s", out)
+	}
+}
+
+func TestNativeSeccompRemove(t *testing.T) {
+	e, _ := runEnv(t)
+	// busybox uname ignores the error: it prints an empty name.
+	out := nativeSh(t, e, `uname; echo "uname=$?"`, "--seccomp=mode=remove,errno=ENOTSUP,uname").OK(t).Stdout
+	if strings.Contains(out, "Linux") || !strings.Contains(out, "uname=") {
+		t.Errorf("uname not blocked:\n%s", out)
+	}
+	out = nativeSh(t, e, `uname; echo "uname=$?"`).OK(t).Stdout
+	if !strings.Contains(out, "Linux") {
+		t.Errorf("uname blocked by default:\n%s", out)
+	}
+}
+
+// nativeCgroupDirs lists the cgroup directories of a pod on the host.
+func nativeCgroupDirs(uuid string) []string {
+	var dirs []string
+	for _, pat := range []string{"/sys/fs/cgroup/*/rkt-" + uuid, "/sys/fs/cgroup/rkt-" + uuid} {
+		m, _ := filepath.Glob(pat)
+		dirs = append(dirs, m...)
+	}
+	return dirs
+}
+
+func TestNativeCgroupsEnter(t *testing.T) {
+	e, _ := runEnv(t)
+	cmd, uuid := startPod(t, e, append(nativeFlags(t), "example.com/busybox",
+		"--caps-retain=CAP_NET_BIND_SERVICE", "--memory=64M", "--oom-score-adj=42", "--cpu=500m",
+		"--exec=/bin/sh", "--", "-c", "sleep 1000")...)
+	if len(nativeCgroupDirs(uuid)) == 0 {
+		t.Errorf("no cgroup for pod %s", uuid)
+	}
+	var limit string
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory/rkt-" + uuid + "/app-busybox/memory.limit_in_bytes"); err == nil {
+		limit = strings.TrimSpace(string(b))
+	} else if b, err := os.ReadFile("/sys/fs/cgroup/rkt-" + uuid + "/app-busybox/memory.max"); err == nil {
+		limit = strings.TrimSpace(string(b))
+	}
+	// appc quantities are decimal: 64M = 64000000 bytes.
+	if limit != "64000000" {
+		t.Errorf("app memory limit %q, want 64000000", limit)
+	}
+	r := e.Rkt("enter", uuid, "/bin/sh", "-c", "grep -E '^(CapBnd|CapEff|Seccomp):' /proc/self/status; cat /proc/self/oom_score_adj; cat /proc/self/cgroup")
+	want := capMask(t, "CAP_NET_BIND_SERVICE")
+	if r.Code != 0 || statusField(r.Stdout, "CapBnd") != want || statusField(r.Stdout, "CapEff") != want ||
+		!strings.Contains(r.Stdout, "Seccomp:\t2") || !strings.Contains(r.Stdout, "\n42\n") ||
+		!strings.Contains(r.Stdout, "rkt-"+uuid+"/app-busybox") {
+		t.Errorf("enter: want CapBnd %s, oom 42, app cgroup: %s", want, r)
+	}
+	e.Rkt("stop", "--force", uuid).OK(t)
+	waitCmd(t, cmd)
+	if d := nativeCgroupDirs(uuid); len(d) != 0 {
+		t.Errorf("cgroups left after the pod exited: %v", d)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+}
+
+func TestNativeGCDestroysCgroups(t *testing.T) {
+	e, _ := runEnv(t)
+	cmd, uuid := startPod(t, e, append(nativeFlags(t), "example.com/busybox", "--exec=/bin/sh", "--", "-c", "sleep 1000")...)
+	// Kill the outer run, then the supervisor: only gc can clean up.
+	cmd.Process.Kill()
+	waitCmd(t, cmd)
+	st := e.Rkt("status", uuid).OK(t).Stdout
+	for _, l := range strings.Split(st, "\n") {
+		if pid, ok := strings.CutPrefix(l, "pid="); ok {
+			exec.Command("kill", "-9", pid).Run()
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	if d := nativeCgroupDirs(uuid); len(d) != 0 {
+		t.Errorf("cgroups left after gc: %v", d)
+	}
+}
+
+func TestNativeOOM(t *testing.T) {
+	e, _ := runEnv(t)
+	uuidFile := filepath.Join(e.Root, "uuid-oom")
+	r := nativeRun(t, e, "--uuid-file-save="+uuidFile, "example.com/busybox", "--memory=32M", "--exec=/bin/sh", "--", "-c", "tail /dev/zero")
+	if r.Code != 137 {
+		t.Errorf("memory hog: %s", r)
+	}
+	if st := e.Rkt("status", readFile(t, uuidFile)).OK(t).Stdout; !strings.Contains(st, "app-busybox=137") {
+		t.Errorf("status: %s", st)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/security/cgroup"
 )
 
 // GC is the `gc` entrypoint: best-effort cleanup of what a pod may have
@@ -16,8 +17,8 @@ import (
 // in the supervisor's mount namespace and die with it; to be safe with a
 // stage0 that ran the pod without a private namespace, gc detaches
 // whatever is still mounted below the stage1 rootfs in its own
-// namespace, and removes the enter socket. native makes no cgroups,
-// network namespaces or interfaces of its own yet.
+// namespace, destroys the pod's cgroups (killing anything left in them)
+// and removes the enter socket.
 func GC(args []string) int {
 	ga, err := stage1abi.ParseGCArgs(args)
 	if err != nil {
@@ -30,6 +31,9 @@ func GC(args []string) int {
 	}
 	var errs []error
 	if err := unmountLeftovers(dir, l); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cgroup.DestroyByName(ga.UUID); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.Remove(socketPath(dir)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -16,6 +16,8 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/native/security/paths"
 )
 
 // KillGrace is how long the supervisor waits, after an app failed and
@@ -34,6 +36,7 @@ type appProc struct {
 	env      []string
 	creds    *fly.Credentials
 	status   string // rkt/status/<app>
+	cg       *cgroup.App
 
 	pid    int
 	ch     chan unix.WaitStatus
@@ -56,6 +59,9 @@ type supervisor struct {
 
 	copiers sync.WaitGroup
 	logs    []*os.File
+
+	sec secOpts
+	cg  *cgroup.Pod
 }
 
 // Init is the pod supervisor, PID 1 of the pod's namespaces (internal
@@ -76,11 +82,21 @@ func Init(args []string) int {
 }
 
 func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	for _, fd := range []int{supervisorLockFD, supervisorSocketFD} {
+	for _, fd := range []int{supervisorLockFD, supervisorSocketFD, supervisorSyncFD} {
 		unix.CloseOnExec(fd)
+	}
+	// Wait until `run` has put us in the pod's cgroup.
+	if sync := os.NewFile(supervisorSyncFD, "sync"); sync != nil {
+		_, _ = io.ReadAll(sync)
+		sync.Close()
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return 0, fmt.Errorf("make all mounts private: %w", err)
+	}
+	// Our own /proc: pids under /proc (oom_score_adj of the apps) must
+	// be the pod's, not the host's.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return 0, fmt.Errorf("mount /proc: %w", err)
 	}
 	dir, err := os.Getwd()
 	if err != nil {
@@ -111,6 +127,16 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	s := &supervisor{pod: p, log: l, fg: os.Getenv(envForeground) == "1", waiters: map[int]chan unix.WaitStatus{}}
+	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
+	for _, a := range p.Apps {
+		if err := checkSecurity(a, s.sec); err != nil {
+			return 0, err
+		}
+	}
+	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
+	if s.cg, err = cgroup.NewPod(ra.UUID); err != nil {
+		return 0, err
+	}
 	for _, a := range p.Apps {
 		ap, err := s.prepareApp(a, pf)
 		if err != nil {
@@ -147,7 +173,15 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
+	if !s.sec.paths {
+		if err := paths.Apply(ap.rootfs); err != nil {
+			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		}
+	}
 	var err error
+	if ap.cg, err = s.cg.App(a.Name(), a.App.Isolators); err != nil {
+		return nil, err
+	}
 	ap.creds, err = fly.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
 		return nil, err
@@ -222,17 +256,20 @@ func (s *supervisor) startApp(ap *appProc, interactive bool) error {
 // credentials) and registers it with the reaper: its wait status arrives
 // on the returned channel.
 func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd string, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
-	sys.Chroot = ap.rootfs
-	sys.Credential = &syscall.Credential{Uid: ap.creds.UID, Gid: ap.creds.GID, Groups: ap.creds.Groups}
+	cfg := &appExecConfig{
+		Rootfs: ap.rootfs, Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
+		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
+		Isolators:    ap.app.App.Isolators,
+		InsecureCaps: s.sec.caps, InsecureSeccomp: s.sec.seccomp,
+	}
+	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	proc, err := os.StartProcess(execPath, argv, &os.ProcAttr{Dir: wd, Env: ap.env, Files: files, Sys: sys})
+	pid, err := startAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
 	if err != nil {
 		return 0, nil, err
 	}
-	ch := make(chan unix.WaitStatus, 1)
-	s.waiters[proc.Pid] = ch
-	return proc.Pid, ch, nil
+	return pid, ch, nil
 }
 
 // reap collects every exited child and hands each status to its waiter.

@@ -52,6 +52,8 @@ func init() {
 		EntrypointGC:    GC,
 		EntrypointStop:  Stop,
 		EntrypointInit:  Init,
+
+		EntrypointAppExec: AppExec,
 	}
 }
 
@@ -77,7 +79,7 @@ func Main(argv []string) int {
 	if err != nil {
 		names := make([]string, 0, len(entrypoints))
 		for n := range entrypoints {
-			if n != EntrypointInit {
+			if n != EntrypointInit && n != EntrypointAppExec {
 				names = append(names, n)
 			}
 		}

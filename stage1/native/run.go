@@ -15,6 +15,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/native/security/cgroup"
 )
 
 // Modes of the files native writes.
@@ -37,6 +38,7 @@ const (
 const (
 	supervisorLockFD   = 3
 	supervisorSocketFD = 4
+	supervisorSyncFD   = 5
 )
 
 // Run is the `run` entrypoint. It runs in the pod directory, checks the
@@ -106,12 +108,33 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	defer os.Remove(filepath.Join(dir, EnterSocket))
 
+	// The pod's cgroup exists, and is named in <pod>/subcgroup, before
+	// the supervisor starts (and before <pod>/pid appears).
+	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
+	cg, err := cgroup.NewPod(ra.UUID)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := cg.Destroy(); err != nil {
+			l.Warnf("%v", err)
+		}
+	}()
+	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
+		return 0, fmt.Errorf("write the subcgroup file: %w", err)
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer syncW.Close()
+
 	fg := ownsTerminal()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = append([]string{EntrypointInit}, args...)
 	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{lock, sock}
+	cmd.ExtraFiles = []*os.File{lock, sock, syncR}
 	cmd.Env = append(os.Environ(),
 		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisorLockFD),
 		envSocketFD+"="+strconv.Itoa(supervisorSocketFD))
@@ -125,7 +148,14 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, fmt.Errorf("start the pod supervisor: %w", err)
 	}
 	sock.Close()
+	syncR.Close()
 	pid := cmd.Process.Pid
+	if err := cg.Add(pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+	syncW.Close() // go ahead
 	l.Debugf("pod supervisor started: pid %d, namespaces %#x", pid, flags)
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
 		_ = cmd.Process.Kill()

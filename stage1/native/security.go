@@ -1,0 +1,212 @@
+package native
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/security/caps"
+	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/native/security/seccomp"
+)
+
+// EntrypointAppExec is the internal helper mode every app process and
+// every entered command starts as: the supervisor starts /proc/self/exe
+// as `app-exec` with the app's stdio, puts it in the app's cgroup, then
+// sends it an appExecConfig on fd 3 (the pipe's EOF is the go-ahead).
+// The helper chroots, switches credentials, applies the capability sets,
+// no_new_privs and the seccomp filter on its main thread and execs the
+// app from that thread.
+const EntrypointAppExec = "app-exec"
+
+// appExecConfigFD is the helper's read end of the config pipe;
+// appExecErrorFD the write end (close-on-exec) of the pipe on which it
+// reports why it could not exec the app. Its EOF tells the supervisor the
+// app runs (signals no longer hit the helper).
+const (
+	appExecConfigFD = 3
+	appExecErrorFD  = 4
+)
+
+func init() {
+	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == EntrypointAppExec {
+		// Credentials, capabilities and no_new_privs are per-thread and
+		// the capability library reads /proc/self/status (the thread
+		// group leader): run main on the main thread and exec from it.
+		runtime.LockOSThread()
+	}
+}
+
+// appExecConfig is what the helper gets from the supervisor.
+type appExecConfig struct {
+	Rootfs string   `json:"rootfs"`
+	Dir    string   `json:"dir"`
+	Path   string   `json:"path"`
+	Argv   []string `json:"argv"`
+	Env    []string `json:"env"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups"`
+
+	Isolators       types.Isolators `json:"isolators,omitempty"`
+	InsecureCaps    bool            `json:"insecureCaps,omitempty"`
+	InsecureSeccomp bool            `json:"insecureSeccomp,omitempty"`
+}
+
+// secOpts are the pod-wide --insecure-options switches.
+type secOpts struct {
+	caps, seccomp, paths bool
+}
+
+// checkSecurity reports isolator errors (capabilities, seccomp) before
+// anything of the pod runs.
+func checkSecurity(a *App, o secOpts) error {
+	var isos types.Isolators
+	if a.App != nil {
+		isos = a.App.Isolators
+	}
+	if _, err := caps.Compute(isos, o.caps); err != nil {
+		return fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	if _, err := seccomp.Build(isos, o.seccomp); err != nil {
+		return fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	if _, _, err := cgroup.OOMScoreAdj(isos); err != nil {
+		return fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	return nil
+}
+
+// startAppExec starts the helper for cfg with the given stdio and
+// process attributes, joins it to cg (when not nil), then hands it its
+// configuration. register is called with the pid right after the start.
+func startAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (int, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	er, ew, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		return 0, err
+	}
+	defer er.Close()
+	all := append(append([]*os.File{}, files...), r, ew)
+	proc, err := os.StartProcess("/proc/self/exe", []string{EntrypointAppExec}, &os.ProcAttr{
+		Dir: "/", Env: []string{}, Files: all, Sys: sys,
+	})
+	r.Close()
+	ew.Close()
+	if err != nil {
+		return 0, err
+	}
+	register(proc.Pid)
+	if cg != nil {
+		if err := cg.Add(proc.Pid); err != nil {
+			_ = proc.Kill()
+			return 0, err
+		}
+	}
+	if _, err := w.Write(data); err != nil {
+		_ = proc.Kill()
+		return 0, fmt.Errorf("send the app's configuration: %w", err)
+	}
+	w.Close()
+	msg, _ := io.ReadAll(er)
+	if len(msg) > 0 {
+		return 0, errors.New(string(msg))
+	}
+	return proc.Pid, nil
+}
+
+// AppExec is the helper mode (internal entrypoint): it never returns on
+// success.
+func AppExec(args []string) int {
+	unix.CloseOnExec(appExecErrorFD)
+	ef := os.NewFile(appExecErrorFD, "app-exec-error")
+	l := newLogger(false)
+	l.out = io.MultiWriter(os.Stderr, ef)
+	f := os.NewFile(appExecConfigFD, "app-exec-config")
+	if f == nil {
+		return l.fail(errors.New("app-exec: no configuration"))
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return l.fail(fmt.Errorf("app-exec: read the configuration: %w", err))
+	}
+	cfg := &appExecConfig{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return l.fail(fmt.Errorf("app-exec: parse the configuration: %w", err))
+	}
+	if err := cfg.exec(); err != nil {
+		return l.fail(fmt.Errorf("app-exec: %w", err))
+	}
+	return ExitStage1Error // not reached
+}
+
+// exec applies the security settings on the calling (main, locked)
+// thread and execs the app. The order is the security README's.
+func (c *appExecConfig) exec() error {
+	set, err := caps.Compute(c.Isolators, c.InsecureCaps)
+	if err != nil {
+		return err
+	}
+	filter, err := seccomp.Build(c.Isolators, c.InsecureSeccomp)
+	if err != nil {
+		return err
+	}
+	if err := unix.Chroot(c.Rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", c.Rootfs, err)
+	}
+	if err := unix.Chdir(c.Dir); err != nil {
+		return fmt.Errorf("chdir %s: %w", c.Dir, err)
+	}
+	if c.UID != 0 {
+		if err := caps.KeepCaps(); err != nil {
+			return err
+		}
+	}
+	// Raw per-thread syscalls: the Go wrappers change every thread, and
+	// only this thread's state survives the execve.
+	var gp unsafe.Pointer
+	if len(c.Groups) > 0 {
+		gp = unsafe.Pointer(&c.Groups[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.Groups)), uintptr(gp), 0); e != 0 {
+		return fmt.Errorf("setgroups %v: %w", c.Groups, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(c.GID), uintptr(c.GID), uintptr(c.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", c.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(c.UID), uintptr(c.UID), uintptr(c.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", c.UID, e)
+	}
+	if err := caps.Apply(set.ForUID(int(c.UID))); err != nil {
+		return err
+	}
+	if seccomp.NoNewPrivs(c.Isolators, int(c.UID), filter.Active()) {
+		if err := seccomp.SetNoNewPrivs(); err != nil {
+			return err
+		}
+	}
+	if err := filter.Load(); err != nil {
+		return err
+	}
+	err = syscall.Exec(c.Path, c.Argv, c.Env)
+	return fmt.Errorf("execute %s: %w", c.Path, err)
+}
