@@ -54,6 +54,8 @@ func setupDNS(m *mounter, p *Pod, pf *podFiles) error {
 		src := ""
 		if exists(stage0Resolv) {
 			src = stage0Resolv
+		} else if pf.dns.Resolv == "default" && exists(p.Stage1Path(CNIResolvConf)) {
+			src = p.Stage1Path(CNIResolvConf)
 		} else if pf.dns.Resolv == "default" && exists("/etc/resolv.conf") {
 			src = "/etc/resolv.conf"
 		}

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 )
 
@@ -35,6 +37,13 @@ func GC(args []string) int {
 	}
 	if err := cgroup.DestroyByName(ga.UUID); err != nil {
 		errs = append(errs, err)
+	}
+	// The pod's processes are gone, and with them its netns and veths:
+	// release the IPAM leases and the masquerading rules.
+	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
+	defer cancel()
+	if err := network.Teardown(ctx, netOptions(dir, ga.UUID, ga.LocalConfig, l), ""); err != nil {
+		errs = append(errs, fmt.Errorf("network teardown: %w", err))
 	}
 	if err := os.Remove(socketPath(dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)

@@ -113,7 +113,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err := unix.Sethostname([]byte(hostname)); err != nil {
 		return 0, fmt.Errorf("set the hostname: %w", err)
 	}
-	if mode, _ := NetMode(ra.Net); mode == NetPrivate {
+	if mode, _ := NetMode(ra.Net); mode != NetHost {
 		if err := loopbackUp(); err != nil {
 			return 0, err
 		}

@@ -1,8 +1,15 @@
 package native
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/network"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,18 +18,21 @@ import (
 const (
 	NetPrivate = "private" // a network namespace with loopback only
 	NetHost    = "host"    // the host's network namespace
+	NetCNI     = "cni"     // a network namespace joined to CNI networks
 )
 
-// NetMode returns how the pod is networked for a --net value, and a
-// warning when the value asks for networks native cannot set up yet.
+// NetMode returns how the pod is networked for a --net value: "host"
+// shares the host's, "none" is loopback only, anything else (including
+// "" = default) is a private netns with the named CNI networks. The
+// second result is kept for callers that print a warning; it is empty.
 func NetMode(net string) (mode, warning string) {
 	switch strings.TrimSpace(net) {
 	case "host":
 		return NetHost, ""
-	case "", "none":
+	case "none":
 		return NetPrivate, ""
 	}
-	return NetPrivate, "networking is not implemented yet: pod has loopback only"
+	return NetCNI, ""
 }
 
 // loopbackUp brings up the loopback interface of the calling thread's
@@ -45,4 +55,93 @@ func loopbackUp() error {
 		return fmt.Errorf("loopback: bring up: %w", err)
 	}
 	return nil
+}
+
+// CNIResolvConf is the resolv.conf built from the CNI results, in the
+// stage1 rootfs; --dns-conf-mode resolv=default uses it when stage0 did
+// not write one for --dns.
+const CNIResolvConf = "rkt/cni-resolv.conf"
+
+// netTimeout bounds the CNI plugins' work at setup and at teardown.
+const netTimeout = 60 * time.Second
+
+// podNetns is the network namespace of a pod joined to CNI networks:
+// `run` holds it open from the supervisor's start until it tore the
+// networks down, so the plugins can still reach it once the supervisor
+// has exited.
+type podNetns struct {
+	f    *os.File
+	path string
+	opts network.Options
+	l    *logger
+}
+
+// stage1Rootfs is the stage1 rootfs this binary runs from: its
+// directory (the entrypoints are at the root of the image).
+func stage1Rootfs() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "."
+	}
+	return filepath.Dir(exe)
+}
+
+func netOptions(dir, uuid, localConfig string, l *logger) network.Options {
+	return network.Options{
+		PodDir:      dir,
+		UUID:        uuid,
+		LocalConfig: localConfig,
+		PluginDirs:  network.PluginDirs(localConfig, stage1Rootfs()),
+		Warnf:       l.Warnf,
+		Debugf:      l.Debugf,
+	}
+}
+
+// setupNetwork joins the netns of the supervisor (pid) to the pod's CNI
+// networks, records them in net-info.json and writes the CNI DNS
+// settings. It returns nil for --net=host and --net=none.
+func setupNetwork(dir string, ra *stage1abi.RunArgs, pid int, l *logger) (*podNetns, error) {
+	mode, reqs, err := network.Parse(ra.Net)
+	if err != nil || mode != network.ModeCNI {
+		return nil, err
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return nil, fmt.Errorf("failed to setup network: %w", err)
+	}
+	n := &podNetns{
+		f:    f,
+		path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()),
+		opts: netOptions(dir, ra.UUID, ra.LocalConfig, l),
+		l:    l,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
+	defer cancel()
+	res, err := network.Setup(ctx, n.opts, reqs, n.path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to setup network: %w", err)
+	}
+	if res.DNS != "" {
+		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, CNIResolvConf)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.WriteFile(p, []byte(res.DNS), publicFileMode)
+		}
+		if err != nil {
+			n.teardown()
+			return nil, fmt.Errorf("write the CNI resolv.conf: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// teardown runs CNI DEL for the pod's networks while its netns is still
+// held, then lets the netns go.
+func (n *podNetns) teardown() {
+	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
+	defer cancel()
+	if err := network.Teardown(ctx, n.opts, n.path); err != nil {
+		n.l.Warnf("network teardown: %v", err)
+	}
+	n.f.Close()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 )
 
@@ -68,7 +69,7 @@ func CloneFlags(ra *stage1abi.RunArgs) (uintptr, error) {
 	default:
 		return 0, fmt.Errorf("invalid --ipc=%q: want auto, private or parent", ra.IPC)
 	}
-	if mode, _ := NetMode(ra.Net); mode == NetPrivate {
+	if mode, _ := NetMode(ra.Net); mode != NetHost {
 		flags |= unix.CLONE_NEWNET
 	}
 	return flags, nil
@@ -93,8 +94,8 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, w := NetMode(ra.Net); w != "" {
-		l.Warnf("%s", w)
+	if _, _, err := network.Parse(ra.Net); err != nil {
+		return 0, fmt.Errorf("failed to setup network: %w", err)
 	}
 	if ra.PrivateUsers != "" {
 		l.Warnf("--private-users is not supported by the native flavor yet: ignored")
@@ -154,6 +155,15 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 0, err
+	}
+	netns, err := setupNetwork(dir, ra, pid, l)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+	if netns != nil {
+		defer netns.teardown()
 	}
 	syncW.Close() // go ahead
 	l.Debugf("pod supervisor started: pid %d, namespaces %#x", pid, flags)

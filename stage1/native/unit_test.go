@@ -39,9 +39,9 @@ func TestNetMode(t *testing.T) {
 	}{
 		{"host", NetHost, false},
 		{"none", NetPrivate, false},
-		{"", NetPrivate, false},
-		{"default", NetPrivate, true},
-		{"mynet:IP=10.1.1.1", NetPrivate, true},
+		{"", NetCNI, false},
+		{"default", NetCNI, false},
+		{"mynet:IP=10.1.1.1", NetCNI, false},
 	} {
 		mode, w := NetMode(c.net)
 		if mode != c.mode || (w != "") != c.warn {
