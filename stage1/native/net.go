@@ -124,7 +124,8 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, pid int, l *logger) (*podNe
 	}
 	if res.DNS != "" {
 		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, CNIResolvConf)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
 			err = os.WriteFile(p, []byte(res.DNS), publicFileMode)
 		}
 		if err != nil {

@@ -125,13 +125,23 @@ type conf struct {
 
 func loadBytes(name string, b []byte) (*libcni.NetworkConfigList, error) {
 	if strings.HasSuffix(name, ".conflist") {
-		return libcni.ConfListFromBytes(b)
+		return libcni.NetworkConfFromBytes(b)
 	}
-	c, err := libcni.ConfFromBytes(b)
+	// A .conf file is one plugin: wrap it as a list of one, which is what
+	// libcni's deprecated ConfListFromConf did.
+	var plugin map[string]any
+	if err := json.Unmarshal(b, &plugin); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", name, err)
+	}
+	list, err := json.Marshal(map[string]any{
+		"name":       plugin["name"],
+		"cniVersion": plugin["cniVersion"],
+		"plugins":    []any{plugin},
+	})
 	if err != nil {
 		return nil, err
 	}
-	return libcni.ConfListFromConf(c)
+	return libcni.NetworkConfFromBytes(list)
 }
 
 // loadConfs returns the configured networks by name: the built-in ones,
