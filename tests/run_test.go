@@ -234,3 +234,25 @@ func TestRunDNSAndHosts(t *testing.T) {
 	e.Rkt("run", "--dns=notanip", "example.com/busybox").Fails(t, 254, "not an IP address")
 	e.Rkt("run", "--hosts-entry=host", "--hosts-entry=1.2.3.4=x", "example.com/busybox").Fails(t, 254, "cannot be mixed")
 }
+
+// The ondisk check: a damaged tree is rendered again before a pod uses
+// it, unless --insecure-options=ondisk.
+func TestRunRerendersDamagedTree(t *testing.T) {
+	e, _ := runEnv(t)
+	motds, _ := filepath.Glob(filepath.Join(e.DataDir, "cas", "tree", "deps-*", "rootfs", "etc", "motd"))
+	if len(motds) != 1 {
+		t.Fatalf("rendered trees with /etc/motd: %v", motds)
+	}
+	want := readFile(t, motds[0])
+	if err := os.WriteFile(motds[0], []byte("tampered\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.Rkt("run", "--insecure-options=ondisk", "example.com/busybox", "--exec=/bin/cat", "--", "/etc/motd").OK(t)
+	if r.Stdout != "tampered\n" {
+		t.Errorf("--insecure-options=ondisk should use the tree as it is: %q", r.Stdout)
+	}
+	r = e.Rkt("run", "example.com/busybox", "--exec=/bin/cat", "--", "/etc/motd").OK(t)
+	if r.Stdout != want {
+		t.Errorf("damaged tree used: %q, want %q", r.Stdout, want)
+	}
+}
