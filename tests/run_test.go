@@ -256,3 +256,10 @@ func TestRunRerendersDamagedTree(t *testing.T) {
 		t.Errorf("damaged tree used: %q, want %q", r.Stdout, want)
 	}
 }
+
+func TestRunPortNeedsPodNetwork(t *testing.T) {
+	e, _ := runEnv(t)
+	e.Rkt("run", "--net=host", "--port=http:8080", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "--port cannot be used with --net=host")
+	// The default stage1 (fly) shares the host's network.
+	e.Rkt("run", "--port=http:8080", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "--port needs a pod network")
+}

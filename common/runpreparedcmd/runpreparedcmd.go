@@ -224,6 +224,13 @@ func RunPrepared() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if len(m.Ports) > 0 {
+				for _, n := range r.net {
+					if n == "host" || n == "none" {
+						return fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
+					}
+				}
+			}
 			return runpod.Exec(p, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
 		},
 	}

@@ -50,6 +50,11 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(p.Manifest.Ports) > 0 {
+		// Forwarding needs a pod network; a fly app listens on the host's
+		// own interfaces already.
+		return 0, fmt.Errorf("--port needs a pod network, and fly pods share the host's: the app's ports are the host's ports")
+	}
 	lock, err := lockFile()
 	if err != nil {
 		return 0, err
