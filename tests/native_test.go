@@ -346,3 +346,55 @@ func TestNativeOOM(t *testing.T) {
 		t.Errorf("status: %s", st)
 	}
 }
+
+// eventHandlerPod writes a pod manifest running busybox (image id) as
+// uid 1000 with the given app exec and event handlers.
+func eventHandlerPod(t *testing.T, e *harness.Env, id, file, exec, pre, post string) string {
+	t.Helper()
+	q := func(s string) string { return fmt.Sprintf("%q", s) }
+	pm := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"hooked","image":{"id":"` + id + `"},
+	  "app":{"exec":["/bin/sh","-c",` + q(exec) + `],"user":"1000","group":"1000","workingDirectory":"/tmp",
+	  "environment":[{"name":"HOOKVAR","value":"hv"}],
+	  "eventHandlers":[{"name":"pre-start","exec":["/bin/sh","-c",` + q(pre) + `]},{"name":"post-stop","exec":["/bin/sh","-c",` + q(post) + `]}]}}],
+	  "volumes":[],"isolators":[],"annotations":[],"ports":[]}`
+	p := filepath.Join(e.Root, file)
+	if err := os.WriteFile(p, []byte(pm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNativeEventHandlers(t *testing.T) {
+	e, id := runEnv(t)
+	// pre-start runs as root with full capabilities, in the app's rootfs,
+	// cwd and environment, before the app; post-stop runs after it.
+	pre := `echo pre $(id -u) $(pwd) $HOOKVAR $(grep CapEff /proc/self/status | cut -f2) > /tmp/pre; echo prestart-ran`
+	post := `echo post $(id -u) $(cat /tmp/app) > /tmp/post; echo poststop-ran; cat /tmp/pre /tmp/post`
+	app := `cat /tmp/pre; echo app $(id -u) > /tmp/app; echo app-ran`
+	p := eventHandlerPod(t, e, id, "hooks.json", app, pre, post)
+	r := nativeRun(t, e, "--pod-manifest="+p).OK(t)
+	hostCaps := statusField(readFile(t, "/proc/self/status"), "CapEff")
+	for _, want := range []string{"prestart-ran", "pre 0 /tmp hv " + hostCaps, "app-ran", "poststop-ran", "post 0 app 1000"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("event handlers: no %q in %s", want, r)
+		}
+	}
+	if i, j, k := strings.Index(r.Stdout, "prestart-ran"), strings.Index(r.Stdout, "app-ran"), strings.Index(r.Stdout, "poststop-ran"); !(i >= 0 && i < j && j < k) {
+		t.Errorf("event handlers out of order: %s", r)
+	}
+
+	// A failing pre-start fails the app with its status; the app does
+	// not run; post-stop still runs.
+	p = eventHandlerPod(t, e, id, "hooks-fail.json", "echo app-ran", "echo pre-failing; exit 7", "echo poststop-ran")
+	r = nativeRun(t, e, "--pod-manifest="+p)
+	if r.Code != 7 || strings.Contains(r.Stdout, "app-ran") || !strings.Contains(r.Stdout, "pre-failing") || !strings.Contains(r.Stdout, "poststop-ran") {
+		t.Errorf("failing pre-start: %s", r)
+	}
+
+	// A failing post-stop is only logged.
+	p = eventHandlerPod(t, e, id, "hooks-postfail.json", "echo app-ran", "true", "exit 3")
+	r = nativeRun(t, e, "--pod-manifest="+p).OK(t)
+	if !strings.Contains(r.Stdout, "app-ran") || !strings.Contains(r.Stderr, "post-stop event handler failed") {
+		t.Errorf("failing post-stop: %s", r)
+	}
+}

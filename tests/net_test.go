@@ -1,12 +1,19 @@
 package tests
 
 import (
+	"archive/tar"
+	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +183,167 @@ func TestNetDefault(t *testing.T) {
 	r = netRun(t, e, "default:IP="+ip1, "ip -4 -o addr show eth0").OK(t)
 	if !strings.Contains(r.Stdout, "inet "+ip1+"/24") {
 		t.Errorf("--net=default:IP=%s: %s", ip1, r)
+	}
+}
+
+// httpACI writes an ACI of busybox (the fixture rootfs) named
+// example.com/busybox-http whose app exposes port "http" (tcp 8080).
+func httpACI(t *testing.T, e *harness.Env, busyboxID string) string {
+	t.Helper()
+	var m map[string]any
+	out := e.Rkt("image", "cat-manifest", "--pretty-print=false", busyboxID).OK(t).Stdout
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("busybox manifest: %v", err)
+	}
+	m["name"] = "example.com/busybox-http"
+	app, _ := m["app"].(map[string]any)
+	if app == nil {
+		app = map[string]any{"exec": []string{"/bin/sh"}, "user": "0", "group": "0"}
+		m["app"] = app
+	}
+	app["ports"] = []map[string]any{{"name": "http", "protocol": "tcp", "port": 8080}}
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(e.Root, "busybox-http.aci")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: "manifest", Mode: 0o644, Size: int64(len(mb)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(mb); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(harness.Fixtures(t), "rootfs")
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		name := "rootfs"
+		if rel != "." {
+			name += "/" + filepath.ToSlash(rel)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		h.Name, h.Uid, h.Gid, h.Uname, h.Gname = name, 0, 0, "", ""
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			src, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			if _, err := io.Copy(tw, src); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// freePort returns a TCP port of 127.0.0.1 nobody listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// hostAddr returns a non-loopback IPv4 address of the host outside the
+// pods' networks, or "".
+func hostAddr() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !strings.HasPrefix(n.IP.String(), "172.16.28.") && !strings.HasPrefix(n.IP.String(), "172.31.") {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
+// TestNetPortForward: --port=NAME:[HOSTIP:]HOSTPORT forwards a host port
+// to the app's port through the portmap plugin (NET-09, CLI-RUN-02).
+func TestNetPortForward(t *testing.T) {
+	e, id := runEnv(t)
+	aci := httpACI(t, e, id)
+	script := `mkdir -p /tmp/www; echo "hello from $(hostname)" > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www`
+	// --port needs a pod network.
+	for _, n := range []string{"host", "none"} {
+		r := nativeRun(t, e, "--net="+n, "--port=http:"+strconv.Itoa(freePort(t)), aci, "--exec=/bin/true")
+		if r.Code != 254 || !strings.Contains(r.Stderr, "--port") {
+			t.Errorf("--port with --net=%s: %s", n, r)
+		}
+	}
+	// An unknown port name is refused.
+	if r := nativeRun(t, e, "--port=nosuch:"+strconv.Itoa(freePort(t)), aci, "--exec=/bin/true"); r.Code != 254 || !strings.Contains(r.Stderr, "nosuch") {
+		t.Errorf("unknown port name: %s", r)
+	}
+
+	// HOSTIP 127.0.0.1: reachable on localhost.
+	port := freePort(t)
+	cmd, uuid := startPod(t, e, append(nativeFlags(t), "--port=http:127.0.0.1:"+strconv.Itoa(port), aci, "--exec=/bin/sh", "--", "-c", script)...)
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); got != "hello from rkt-"+uuid+"\n" {
+		t.Errorf("127.0.0.1:%d answered %q", port, got)
+	}
+	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	if !strings.Contains(string(nat), "--dport "+strconv.Itoa(port)) && !strings.Contains(string(nat), "--dports "+strconv.Itoa(port)) {
+		t.Errorf("no DNAT rule for port %d:\n%s", port, nat)
+	}
+	e.Rkt("stop", uuid).OK(t)
+	waitCmd(t, cmd)
+	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), uuid) {
+		t.Errorf("iptables rules left after the pod exited:\n%s", out)
+	}
+
+	// No HOSTIP: reachable on the host's own address and on localhost.
+	port = freePort(t)
+	cmd, uuid = startPod(t, e, append(nativeFlags(t), "--port=http:"+strconv.Itoa(port), aci, "--exec=/bin/sh", "--", "-c", script)...)
+	want := "hello from rkt-" + uuid + "\n"
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); got != want {
+		t.Errorf("127.0.0.1:%d answered %q", port, got)
+	}
+	if a := hostAddr(); a != "" {
+		if got := httpGet(t, fmt.Sprintf("http://%s/index.html", net.JoinHostPort(a, strconv.Itoa(port)))); got != want {
+			t.Errorf("%s:%d answered %q", a, port, got)
+		}
+	}
+	e.Rkt("stop", uuid).OK(t)
+	waitCmd(t, cmd)
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), uuid) || strings.Contains(string(out), "CNI-DN-") {
+		t.Errorf("iptables rules left after gc:\n%s", out)
 	}
 }

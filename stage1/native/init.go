@@ -42,6 +42,13 @@ type appProc struct {
 	ch     chan unix.WaitStatus
 	exited bool
 	code   int
+
+	// lw is the app's log (nil when the pod is interactive).
+	lw *lockedWriter
+	// preStart and postStop are the app's event handlers (nil if none).
+	preStart, postStop *hook
+	// postCh receives the status of the running post-stop handler.
+	postCh chan unix.WaitStatus
 }
 
 // supervisor is the pod's PID 1.
@@ -62,6 +69,10 @@ type supervisor struct {
 
 	sec secOpts
 	cg  *cgroup.Pod
+
+	// stopping is set when a stop signal arrived while a pre-start
+	// handler ran: the apps not started yet are not started.
+	stopping bool
 }
 
 // Init is the pod supervisor, PID 1 of the pod's namespaces (internal
@@ -150,12 +161,32 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if f := os.NewFile(supervisorSocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
+	failed := -1
 	for _, ap := range s.apps {
-		if err := s.startApp(ap, ra.Interactive); err != nil {
+		if failed >= 0 || s.stopping {
+			// An earlier app failed its pre-start handler, or the pod
+			// is being stopped: the rest never starts.
+			ap.exited, ap.code = true, 0
+			continue
+		}
+		if err := s.setupOutput(ap, ra.Interactive); err != nil {
+			return 0, err
+		}
+		ok, err := s.runPreStart(ap, sigs)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			if failed < 0 && ap.code != 0 {
+				failed = ap.code
+			}
+			continue
+		}
+		if err := s.startApp(ap); err != nil {
 			return 0, err
 		}
 	}
-	code := s.loop(sigs)
+	code := s.loop(sigs, failed)
 	// Whatever is left in the pod (daemons of the apps, enter sessions)
 	// goes now, so that the log pipes close.
 	_ = unix.Kill(-1, unix.SIGKILL)
@@ -198,6 +229,9 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
+	if ap.preStart, ap.postStop, err = resolveHooks(ap); err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
 	if err := writeEnvFiles(p, a.Name(), ap.env, s.log); err != nil {
 		return nil, err
 	}
@@ -212,33 +246,54 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 	return ap, nil
 }
 
-// startApp starts one app chrooted in its rootfs with its credentials.
-// Unless the pod is interactive, its stdout and stderr go through pipes
-// to ours and to <pod>/logs/<app>.log.
-func (s *supervisor) startApp(ap *appProc, interactive bool) error {
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
-	var closeAfter []*os.File
-	if !interactive {
-		logf, err := openLog(s.pod.Dir, ap.app.Name())
+// setupOutput opens the app's log, unless the pod is interactive.
+func (s *supervisor) setupOutput(ap *appProc, interactive bool) error {
+	if interactive {
+		return nil
+	}
+	logf, err := openLog(s.pod.Dir, ap.app.Name())
+	if err != nil {
+		return err
+	}
+	s.logs = append(s.logs, logf)
+	ap.lw = &lockedWriter{w: logf}
+	return nil
+}
+
+// stdio returns the stdin, stdout and stderr of a process of the app
+// (the app itself or one of its event handlers): the pod's terminal when
+// interactive, else pipes copied to ours and to <pod>/logs/<app>.log.
+// The files of closeAfter are to be closed once the process started.
+func (s *supervisor) stdio(ap *appProc) (files, closeAfter []*os.File, err error) {
+	files = []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if ap.lw == nil {
+		return files, nil, nil
+	}
+	for i, out := range []*os.File{os.Stdout, os.Stderr} {
+		r, w, err := os.Pipe()
 		if err != nil {
-			return err
-		}
-		s.logs = append(s.logs, logf)
-		lw := &lockedWriter{w: logf}
-		for i, out := range []*os.File{os.Stdout, os.Stderr} {
-			r, w, err := os.Pipe()
-			if err != nil {
-				return fmt.Errorf("app %q: pipe: %w", ap.app.Name(), err)
+			for _, f := range closeAfter {
+				f.Close()
 			}
-			files[i+1] = w
-			closeAfter = append(closeAfter, w)
-			s.copiers.Add(1)
-			go func(r *os.File, out io.Writer) {
-				defer s.copiers.Done()
-				defer r.Close()
-				_, _ = io.Copy(io.MultiWriter(out, lw), r)
-			}(r, out)
+			return nil, nil, fmt.Errorf("app %q: pipe: %w", ap.app.Name(), err)
 		}
+		files[i+1] = w
+		closeAfter = append(closeAfter, w)
+		s.copiers.Add(1)
+		go func(r *os.File, out io.Writer) {
+			defer s.copiers.Done()
+			defer r.Close()
+			_, _ = io.Copy(io.MultiWriter(out, ap.lw), r)
+		}(r, out)
+	}
+	return files, closeAfter, nil
+}
+
+// startApp starts one app chrooted in its rootfs with its credentials.
+func (s *supervisor) startApp(ap *appProc) error {
+	files, closeAfter, err := s.stdio(ap)
+	if err != nil {
+		return err
 	}
 	pid, ch, err := s.startWait(ap, ap.execPath, ap.app.App.Exec, ap.wd, files, &syscall.SysProcAttr{Setpgid: !s.fg})
 	for _, f := range closeAfter {
@@ -262,6 +317,12 @@ func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd s
 		Isolators:    ap.app.App.Isolators,
 		InsecureCaps: s.sec.caps, InsecureSeccomp: s.sec.seccomp,
 	}
+	return s.startCfg(ap, cfg, files, sys)
+}
+
+// startCfg starts the app-exec helper with cfg in the app's cgroup and
+// registers it with the reaper.
+func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -293,15 +354,59 @@ func (s *supervisor) reap() {
 	}
 }
 
-// loop runs until every app exited: it reaps, records exit statuses,
-// forwards signals, and stops the pod when an app fails. It returns the
-// first failed app's status, or 0.
-func (s *supervisor) loop(sigs chan os.Signal) int {
-	failed := -1
+// loop runs until every app exited and every post-stop handler ended:
+// it reaps, records exit statuses, starts the post-stop handlers,
+// forwards signals, and stops the pod when an app fails. failed is the
+// status of an app that already failed (its pre-start handler), or -1.
+// It returns the first failed app's status, or 0.
+func (s *supervisor) loop(sigs chan os.Signal, failed int) int {
 	var killTimer <-chan time.Time
-	running := len(s.apps)
+	stopOthers := func() {
+		s.signalApps(unix.SIGTERM)
+		killTimer = time.After(KillGrace)
+	}
+	if failed >= 0 {
+		stopOthers()
+	}
 	// The reaper runs here, on SIGCHLD, and feeds the apps' channels.
-	for running > 0 {
+	for {
+		running, hooks := 0, 0
+		for _, ap := range s.apps {
+			if ap.postCh != nil {
+				select {
+				case ws := <-ap.postCh:
+					ap.postCh = nil
+					if c := waitStatusCode(ws); c != 0 {
+						s.log.Warnf("app %q: post-stop event handler failed: status %d", ap.app.Name(), c)
+					}
+				default:
+					hooks++
+				}
+			}
+			if ap.exited {
+				continue
+			}
+			select {
+			case ws := <-ap.ch:
+				ap.exited, ap.code = true, waitStatusCode(ws)
+				s.log.Debugf("app %q exited: status %d", ap.app.Name(), ap.code)
+				if err := atomicfile.Publish(ap.status, []byte(strconv.Itoa(ap.code)), publicFileMode); err != nil {
+					s.log.Warnf("can't record the exit status of app %q: %v", ap.app.Name(), err)
+				}
+				if ap.code != 0 && failed < 0 {
+					failed = ap.code
+					stopOthers()
+				}
+				if s.startPostStop(ap) {
+					hooks++
+				}
+			default:
+				running++
+			}
+		}
+		if running == 0 && hooks == 0 {
+			break
+		}
 		select {
 		case sig := <-sigs:
 			if sig == unix.SIGCHLD {
@@ -317,28 +422,6 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 			s.log.Debugf("apps still running %v after a failure: killing them", KillGrace)
 			s.signalApps(unix.SIGKILL)
 			killTimer = nil
-		}
-		for _, ap := range s.apps {
-			if ap.exited {
-				continue
-			}
-			select {
-			case ws := <-ap.ch:
-				ap.exited, ap.code = true, waitStatusCode(ws)
-				running--
-				s.log.Debugf("app %q exited: status %d", ap.app.Name(), ap.code)
-				if err := atomicfile.Publish(ap.status, []byte(strconv.Itoa(ap.code)), publicFileMode); err != nil {
-					s.log.Warnf("can't record the exit status of app %q: %v", ap.app.Name(), err)
-				}
-				if ap.code != 0 && failed < 0 {
-					failed = ap.code
-					if running > 0 {
-						s.signalApps(unix.SIGTERM)
-						killTimer = time.After(KillGrace)
-					}
-				}
-			default:
-			}
 		}
 	}
 	if failed < 0 {

@@ -100,7 +100,7 @@ func netOptions(dir, uuid, localConfig string, l *logger) network.Options {
 // setupNetwork joins the netns of the supervisor (pid) to the pod's CNI
 // networks, records them in net-info.json and writes the CNI DNS
 // settings. It returns nil for --net=host and --net=none.
-func setupNetwork(dir string, ra *stage1abi.RunArgs, pid int, l *logger) (*podNetns, error) {
+func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping, pid int, l *logger) (*podNetns, error) {
 	mode, reqs, err := network.Parse(ra.Net)
 	if err != nil || mode != network.ModeCNI {
 		return nil, err
@@ -115,6 +115,7 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, pid int, l *logger) (*podNe
 		opts: netOptions(dir, ra.UUID, ra.LocalConfig, l),
 		l:    l,
 	}
+	n.opts.Ports = ports
 	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
 	defer cancel()
 	res, err := network.Setup(ctx, n.opts, reqs, n.path)
@@ -145,4 +146,48 @@ func (n *podNetns) teardown() {
 		n.l.Warnf("network teardown: %v", err)
 	}
 	n.f.Close()
+}
+
+// podPortMappings resolves the pod manifest's ports (--port): each names
+// a port of an app's image manifest (or gives the pod port itself), which
+// is forwarded from HOSTIP:HOSTPORT (any local address without HOSTIP).
+func podPortMappings(p *Pod) ([]network.PortMapping, error) {
+	var out []network.PortMapping
+	for _, ep := range p.Manifest.Ports {
+		pp := ep.PodPort
+		if pp == nil {
+			for _, a := range p.Apps {
+				for i := range a.App.Ports {
+					if a.App.Ports[i].Name == ep.Name {
+						if pp != nil {
+							return nil, fmt.Errorf("port %q is exposed by more than one app", ep.Name)
+						}
+						pp = &a.App.Ports[i]
+					}
+				}
+			}
+		}
+		if pp == nil {
+			return nil, fmt.Errorf("port %q is not exposed by any app of the pod", ep.Name)
+		}
+		if ep.HostPort == 0 || ep.HostPort > 65535 || pp.Port == 0 || pp.Port > 65535 {
+			return nil, fmt.Errorf("port %q: invalid port numbers (host %d, pod %d)", ep.Name, ep.HostPort, pp.Port)
+		}
+		proto := strings.ToLower(pp.Protocol)
+		if proto == "" {
+			proto = "tcp"
+		}
+		if proto != "tcp" && proto != "udp" {
+			return nil, fmt.Errorf("port %q: protocol %q cannot be forwarded", ep.Name, pp.Protocol)
+		}
+		m := network.PortMapping{HostPort: int(ep.HostPort), ContainerPort: int(pp.Port), Protocol: proto}
+		if ep.HostIP != nil && !ep.HostIP.IsUnspecified() {
+			if ep.HostIP.To4() == nil {
+				return nil, fmt.Errorf("port %q: IPv6 host address %s is not supported", ep.Name, ep.HostIP)
+			}
+			m.HostIP = ep.HostIP.String()
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

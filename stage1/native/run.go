@@ -80,7 +80,8 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
 	}
-	if _, err := LoadPod(dir); err != nil {
+	pod, err := LoadPod(dir)
+	if err != nil {
 		return 0, err
 	}
 	lock, err := lockFile()
@@ -94,8 +95,16 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, _, err := network.Parse(ra.Net); err != nil {
+	netMode, _, err := network.Parse(ra.Net)
+	if err != nil {
 		return 0, fmt.Errorf("failed to setup network: %w", err)
+	}
+	ports, err := podPortMappings(pod)
+	if err != nil {
+		return 0, err
+	}
+	if len(ports) > 0 && netMode != network.ModeCNI {
+		return 0, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
 	}
 	if ra.PrivateUsers != "" {
 		l.Warnf("--private-users is not supported by the native flavor yet: ignored")
@@ -156,7 +165,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		_ = cmd.Wait()
 		return 0, err
 	}
-	netns, err := setupNetwork(dir, ra, pid, l)
+	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

@@ -199,6 +199,9 @@ type Options struct {
 	PluginDirs  []string
 	Warnf       func(string, ...any)
 	Debugf      func(string, ...any)
+	// Ports are forwarded from the host to the pod (--port) on the
+	// forwarding network by the portmap plugin.
+	Ports []PortMapping
 }
 
 // PluginDirs is the CNI_PATH (NET-06): the user's net.d, the host's rkt
@@ -274,6 +277,24 @@ func Setup(ctx context.Context, o Options, reqs []Request, nsPath string) (*Resu
 		return nil, fmt.Errorf("networks not found: %s", strings.Join(missing, ", "))
 	}
 	sort.SliceStable(sels, func(i, j int) bool { return sels[i].c.file < sels[j].c.file })
+	if len(o.Ports) > 0 && len(sels) > 0 {
+		// NET-09: the forwarding network is the first one with ipMasq,
+		// else the last one. The portmap plugin is chained to it, with
+		// the mappings in its configuration, so that the copy in the pod
+		// directory tears them down too.
+		fwd := len(sels) - 1
+		for i, s := range sels {
+			if masq(s.c.list) {
+				fwd = i
+				break
+			}
+		}
+		pc, err := withPortmap(sels[fwd].c, o.Ports)
+		if err != nil {
+			return nil, err
+		}
+		sels[fwd].c = pc
+	}
 
 	ndir := filepath.Join(o.PodDir, Dir)
 	if err := os.MkdirAll(ndir, 0o755); err != nil {
@@ -407,6 +428,7 @@ func Teardown(ctx context.Context, o Options, nsPath string) error {
 	}
 	cc := o.cni()
 	var errs []error
+	portmapped := false
 	for i := len(nets) - 1; i >= 0; i-- {
 		ni := nets[i]
 		cp := ni.ConfPath
@@ -422,6 +444,9 @@ func Teardown(ctx context.Context, o Options, nsPath string) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network %s: %w", ni.NetName, err))
 			continue
+		}
+		if hasPortmap(list) {
+			portmapped = true
 		}
 		rt := &libcni.RuntimeConf{ContainerID: o.UUID, NetNS: nsPath, IfName: ni.IfName, Args: parseArgs(ni.Args)}
 		o.Debugf("CNI DEL %s (%s) on %q", ni.NetName, ni.IfName, nsPath)
@@ -440,6 +465,9 @@ func Teardown(ctx context.Context, o Options, nsPath string) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if portmapped {
+		cleanupPortmapChains(o.Debugf)
 	}
 	return os.WriteFile(filepath.Join(o.PodDir, DoneFile), nil, 0o644)
 }

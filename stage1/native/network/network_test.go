@@ -2,6 +2,7 @@ package network
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,30 @@ func TestBuiltins(t *testing.T) {
 	}
 	if masq(confs["default-restricted"].list) || !masq(confs["default"].list) {
 		t.Error("ipMasq of the built-in networks")
+	}
+}
+
+func TestSplitRule(t *testing.T) {
+	got := splitRule(`-m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ`)
+	want := []string{"-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", "CNI-HOSTPORT-MASQ"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("splitRule: %q", got)
+	}
+}
+
+func TestWithPortmap(t *testing.T) {
+	confs, err := loadConfs("", func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := withPortmap(confs["default"], []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.file != "99-default.conflist" || len(c.list.Plugins) != 2 || !hasPortmap(c.list) || c.list.Plugins[0].Network.Type != "ptp" {
+		t.Errorf("withPortmap: %s %s", c.file, c.bytes)
+	}
+	if !strings.Contains(string(c.bytes), `"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":"127.0.0.1"}]`) {
+		t.Errorf("withPortmap: %s", c.bytes)
 	}
 }
