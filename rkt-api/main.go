@@ -1,9 +1,12 @@
-// Command rkt-api is `rkt api-service`: run the read-only API service. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-api is `rkt api-service`: rkt's read-only gRPC API service.
+// It is unprivileged and changes nothing on disk.
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/apiservice"
+	"github.com/rkt/rkt/common/cli"
+)
 
 func main() {
-	cli.Main(cli.NotImplemented("api-service", "run the read-only API service"))
+	cli.Main(apiservice.Command())
 }

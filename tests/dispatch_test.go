@@ -74,7 +74,7 @@ func TestPrefixMatch(t *testing.T) {
 }
 
 func TestNotImplementedSaysSo(t *testing.T) {
-	for _, sub := range []string{"api-service", "metadata-service"} {
+	for _, sub := range []string{"metadata-service"} {
 		r := harness.Run(t, harness.Bin("rkt"), sub, "--whatever", "x")
 		r.Fails(t, 254, "rkt: "+sub+" is not implemented yet")
 	}

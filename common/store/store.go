@@ -70,6 +70,11 @@ func Open(root dirs.Root) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens the store of a data directory for reading only: it
+// creates nothing and writes nothing (the API service uses it). Lookups by
+// name need the name index that Open maintains.
+func OpenReadOnly(root dirs.Root) *Store { return &Store{root: root} }
+
 // nameIndexMarker says the name index covers every image.
 const nameIndexMarker = ".complete"
 
@@ -133,6 +138,9 @@ func (s *Store) BlobPath(key string) string { return filepath.Join(s.imageDir(ke
 // Keys lists the keys of every stored image.
 func (s *Store) Keys() ([]string, error) {
 	ents, err := os.ReadDir(s.root.Images())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no store yet: no images
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}
