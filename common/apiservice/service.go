@@ -22,8 +22,8 @@ import (
 	"github.com/rkt/rkt/common/apiproto"
 	"github.com/rkt/rkt/common/buildinfo"
 	"github.com/rkt/rkt/common/dirs"
-	"github.com/rkt/rkt/common/store"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/store"
 )
 
 // APIVersion is the version of the API GetInfo reports (API-01).
