@@ -1,9 +1,10 @@
-// Command rkt-mds is `rkt metadata-service`: run the metadata service. Its feature is not built yet; it says so
-// and fails rather than pretend.
+// Command rkt-mds is `rkt metadata-service`: the metadata service
+// (reference §8).
 package main
 
-import "github.com/rkt/rkt/common/cli"
+import (
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/mdscmd"
+)
 
-func main() {
-	cli.Main(cli.NotImplemented("metadata-service", "run the metadata service"))
-}
+func main() { cli.Main(mdscmd.Command()) }

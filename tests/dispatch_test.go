@@ -73,13 +73,6 @@ func TestPrefixMatch(t *testing.T) {
 	harness.Run(t, harness.Bin("rkt"), "r").Fails(t, 254, "is not a rkt command")
 }
 
-func TestNotImplementedSaysSo(t *testing.T) {
-	for _, sub := range []string{"metadata-service"} {
-		r := harness.Run(t, harness.Bin("rkt"), sub, "--whatever", "x")
-		r.Fails(t, 254, "rkt: "+sub+" is not implemented yet")
-	}
-}
-
 func TestInsecureOptions(t *testing.T) {
 	e := harness.NewEnv(t)
 	for _, ok := range []string{"none", "image", "tls,http", "ondisk", "all-fetch", "all-run", "all", "pubkey,capabilities,paths,seccomp"} {

@@ -113,13 +113,6 @@ func TestStopAtFirstArg(t *testing.T) {
 	}
 }
 
-func TestNotImplemented(t *testing.T) {
-	code, out, errs := runCmd(NotImplemented("fetch", "fetch images"), "--pull-policy=new", "x")
-	if code != ExitFailure || out != "" || errs != "rkt: fetch is not implemented yet\n" {
-		t.Errorf("%d %q %q", code, out, errs)
-	}
-}
-
 func TestDataDirPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	var root string

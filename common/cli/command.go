@@ -68,9 +68,6 @@ type Command struct {
 	// first positional argument is left to Run (run/prepare image grammar,
 	// enter's command line).
 	StopAtFirstArg bool
-	// AnyFlags accepts unknown flags; only for NotImplemented, whose
-	// flags do not exist yet.
-	AnyFlags bool
 	// Flags registers the command's own flags.
 	Flags func(fs *pflag.FlagSet)
 	// Run does the work. It must not call os.Exit.
@@ -141,7 +138,6 @@ func Run(c *Command, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("rkt "+c.Name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SetInterspersed(!c.StopAtFirstArg)
-	fs.ParseErrorsAllowlist.UnknownFlags = c.AnyFlags
 	if c.Flags != nil {
 		c.Flags(fs)
 	}
@@ -224,20 +220,6 @@ func indent(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// NotImplemented is the Command of a binary whose feature belongs to a
-// later issue: it says so and fails, and pretends nothing.
-func NotImplemented(name, summary string) *Command {
-	return &Command{
-		Name:     name,
-		Summary:  summary + " (not implemented yet)",
-		Usage:    "...",
-		AnyFlags: true,
-		Run: func(*Env, []string) error {
-			return fmt.Errorf("%s is not implemented yet", name)
-		},
-	}
 }
 
 func isRoot() bool { return os.Geteuid() == 0 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/mds"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/runpod"
 	"github.com/rkt/rkt/common/stage1abi"
@@ -71,7 +73,18 @@ func (r *RunFlags) Stage1Args(env *cli.Env, apps int) (stage1abi.RunArgs, error)
 		return a, fmt.Errorf("invalid --ipc %q: must be auto, private or parent", r.ipc)
 	}
 	if r.mdsRegister {
-		return a, fmt.Errorf("--mds-register: the metadata service is not implemented yet")
+		for _, n := range r.net {
+			for _, v := range strings.Split(n, ",") {
+				if v == "host" || v == "none" {
+					return a, fmt.Errorf("--mds-register needs a pod network: it cannot be used with --net=%s", v)
+				}
+			}
+		}
+		tok, err := mds.NewToken()
+		if err != nil {
+			return a, fmt.Errorf("--mds-register: token: %w", err)
+		}
+		a.MDSToken = tok
 	}
 	mode, err := r.dnsConfMode()
 	if err != nil {
@@ -224,6 +237,11 @@ func RunPrepared() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if r.mdsRegister {
+				if err := checkMDS(p); err != nil {
+					return err
+				}
+			}
 			if len(m.Ports) > 0 {
 				for _, n := range r.net {
 					if n == "host" || n == "none" {
@@ -234,4 +252,19 @@ func RunPrepared() *cli.Command {
 			return runpod.Exec(p, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
 		},
 	}
+}
+
+// flyStage1 is the name of the fly stage1, whose pods share the host's
+// network and so cannot be told apart by the metadata service.
+const flyStage1 = "coreos.com/rkt/stage1-fly"
+
+// checkMDS refuses --mds-register for a fly pod and checks the metadata
+// service answers (reference CLI-RUNP-02); the stage1 registers the pod
+// once its network is up.
+func checkMDS(p *pod.Pod) error {
+	if m, err := p.Stage1Manifest(); err == nil && m.Name.String() == flyStage1 {
+		return fmt.Errorf("--mds-register needs a pod network: the fly stage1 (%s) shares the host's", flyStage1)
+	}
+	c := &mds.Client{Attempts: 3, Delay: time.Second}
+	return c.Ping()
 }

@@ -32,6 +32,9 @@ func Run(args []string) int {
 		return newLogger(false).fail(err)
 	}
 	l := newLogger(ra.Debug)
+	if ra.MDSToken != "" {
+		return l.fail(fmt.Errorf("--mds-register needs a pod network, and fly pods share the host's"))
+	}
 	code, err := run(ra, l)
 	if err != nil {
 		return l.fail(err)

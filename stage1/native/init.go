@@ -218,6 +218,9 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 		return nil, err
 	}
 	ap.env = fly.EnvList(a.App.Environment)
+	if u := metadataURL(p.Dir); u != "" {
+		ap.env = append(ap.env, MetadataURLEnv+"="+u)
+	}
 	ap.wd = a.App.WorkingDirectory
 	if ap.wd == "" {
 		ap.wd = "/"

@@ -271,7 +271,8 @@ func TestIntegrationMultiApp(t *testing.T) {
 	needIntegration(t)
 	p := newPod(t, []string{"a", "b", "c"}, []*types.App{
 		shApp("exit 0"),
-		shApp("sleep 0.3; exit 5"),
+		// The delay lets app c set its trap before it is sent SIGTERM.
+		shApp("sleep 1; exit 5"),
 		shApp("trap 'echo c-term; exit 0' TERM; sleep 100 & wait"),
 	})
 	code, stdout, stderr := p.run("--net=host")
@@ -284,7 +285,7 @@ func TestIntegrationMultiApp(t *testing.T) {
 		}
 	}
 	// An app ignoring SIGTERM is killed after the grace period.
-	p = newPod(t, []string{"a", "b"}, []*types.App{shApp("exit 3"), shApp("trap '' TERM; sleep 100")})
+	p = newPod(t, []string{"a", "b"}, []*types.App{shApp("sleep 1; exit 3"), shApp("trap '' TERM; sleep 100")})
 	start := time.Now()
 	if code, _, stderr := p.run("--net=host"); code != 3 || time.Since(start) > KillGrace+10*time.Second {
 		t.Errorf("run = %d after %v: %s", code, time.Since(start), stderr)

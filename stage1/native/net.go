@@ -3,6 +3,7 @@ package native
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,9 @@ type podNetns struct {
 	path string
 	opts network.Options
 	l    *logger
+	// ip is the pod's address on its first network, gw the first
+	// gateway: the host as the pod reaches it (either may be nil).
+	ip, gw net.IP
 }
 
 // stage1Rootfs is the stage1 rootfs this binary runs from: its
@@ -123,6 +127,10 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping
 		f.Close()
 		return nil, fmt.Errorf("failed to setup network: %w", err)
 	}
+	if len(res.Nets) > 0 {
+		n.ip = net.ParseIP(res.Nets[0].IP)
+	}
+	n.gw = res.Gateway
 	if res.DNS != "" {
 		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, CNIResolvConf)
 		err := os.MkdirAll(filepath.Dir(p), 0o755)

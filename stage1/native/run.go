@@ -174,6 +174,14 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if netns != nil {
 		defer netns.teardown()
 	}
+	if ra.MDSToken != "" {
+		if err := registerMDS(pod, ra, netns, l); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return 0, err
+		}
+		defer unregisterMDS(pod, ra.UUID, l)
+	}
 	syncW.Close() // go ahead
 	l.Debugf("pod supervisor started: pid %d, namespaces %#x", pid, flags)
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {

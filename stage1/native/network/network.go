@@ -233,6 +233,9 @@ type Result struct {
 	// DNS is the resolv.conf built from the first network result
 	// carrying DNS settings ("" when none did).
 	DNS string
+	// Gateway is the first IPv4 gateway of the networks (for the ptp
+	// networks, the host side of the pod's link), nil when none had one.
+	Gateway net.IP
 }
 
 func writeInfo(dir string, nets []pod.NetInfo) error {
@@ -344,6 +347,9 @@ func Setup(ctx context.Context, o Options, reqs []Request, nsPath string) (*Resu
 			return nil, fmt.Errorf("network %s: result: %w", ni.NetName, err)
 		}
 		for _, ipc := range cr.IPs {
+			if res.Gateway == nil && ipc.Gateway.To4() != nil {
+				res.Gateway = ipc.Gateway
+			}
 			if ipc.Address.IP.To4() != nil || ni.IP == "" {
 				ni.IP = ipc.Address.IP.String()
 				ni.Mask = net.IP(ipc.Address.Mask).String()

@@ -1,0 +1,147 @@
+// Package mdscmd is `rkt metadata-service` (reference MDS-01): the
+// registration API on a unix socket (or the socket systemd passes) and
+// the public ACE metadata API on TCP4, until SIGINT or SIGTERM.
+package mdscmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/mds"
+)
+
+// Command returns the `rkt metadata-service` command.
+func Command() *cli.Command {
+	var port int
+	var socket string
+	return &cli.Command{
+		Name:    "metadata-service",
+		Summary: "Run the metadata service",
+		Usage:   "[--listen-port=18112]",
+		Description: `Serves the appc metadata of the pods started with --mds-register:
+the registration API on the unix socket ` + mds.SocketPath + ` (or the
+socket passed by systemd socket activation) and the public API, under
+/<token>/acMetadata/v1, on TCP port --listen-port of all IPv4 addresses.
+Runs until SIGINT or SIGTERM. The state is in memory only.`,
+		NeedsRoot: true,
+		Flags: func(fs *pflag.FlagSet) {
+			fs.IntVar(&port, "listen-port", mds.DefaultPort, "TCP port of the public API")
+			fs.StringVar(&socket, "socket", mds.SocketPath, "")
+			_ = fs.MarkHidden("socket")
+		},
+		Run: func(env *cli.Env, args []string) error {
+			if len(args) != 0 {
+				return cli.Usagef("metadata-service takes no arguments")
+			}
+			if port <= 0 || port > 65535 {
+				return cli.Usagef("invalid --listen-port %d", port)
+			}
+			return serve(env, socket, port)
+		},
+	}
+}
+
+// activated returns the socket systemd passed (LISTEN_FDS, fd 3), or nil.
+func activated() (net.Listener, error) {
+	if os.Getenv("LISTEN_PID") != "" && os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n < 1 {
+		return nil, nil
+	}
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	syscall.CloseOnExec(3)
+	f := os.NewFile(3, "LISTEN_FD_3")
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: fd 3: %w", err)
+	}
+	return l, nil
+}
+
+func serve(env *cli.Env, socket string, port int) error {
+	svc, err := mds.New()
+	if err != nil {
+		return err
+	}
+	logger := log.New(env.Stderr, "", log.LstdFlags)
+	reg, err := activated()
+	if err != nil {
+		return err
+	}
+	if reg == nil {
+		if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(socket), err)
+		}
+		if err := os.Chmod(filepath.Dir(socket), 0o755); err != nil {
+			return err
+		}
+		// A socket left by a service that died: nobody answers on it.
+		if c, err := net.Dial("unix", socket); err == nil {
+			c.Close()
+			return fmt.Errorf("%s: another metadata service is running", socket)
+		}
+		_ = os.Remove(socket)
+		ul, err := net.Listen("unix", socket)
+		if err != nil {
+			return fmt.Errorf("registration socket: %w", err)
+		}
+		ul.(*net.UnixListener).SetUnlinkOnClose(true)
+		if err := os.Chmod(socket, 0o660); err != nil {
+			ul.Close()
+			return err
+		}
+		reg = ul
+		logger.Printf("registration API listening on %s", socket)
+	} else {
+		logger.Printf("registration API on the socket-activated fd 3")
+	}
+	pub, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		reg.Close()
+		return fmt.Errorf("public API: %w", err)
+	}
+	logger.Printf("public API listening on %s", pub.Addr())
+	servers := []*http.Server{
+		{Handler: mds.Logged(svc.RegistrationHandler(), logger.Printf), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: mds.Logged(svc.PublicHandler(), logger.Printf), ReadHeaderTimeout: 10 * time.Second},
+	}
+	errs := make(chan error, 2)
+	for i, l := range []net.Listener{reg, pub} {
+		go func() { errs <- servers[i].Serve(l) }()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var serr error
+	select {
+	case s := <-sigs:
+		logger.Printf("%v: stopping", s)
+	case serr = <-errs:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(ctx)
+	}
+	if serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+
+	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/stage1abi"
+)
+
+// MetadataURLEnv is the variable that gives the apps the metadata
+// service's address, with the pod's token as its path.
+const MetadataURLEnv = "AC_METADATA_URL"
+
+// registerMDS registers the pod and its apps with the metadata service
+// (reference MDS-03), now that its network gave it an address, and
+// writes <pod>/mds-registered holding the AC_METADATA_URL of its apps:
+// the host as the pod reaches it (its network's gateway), port 18112.
+func registerMDS(p *Pod, ra *stage1abi.RunArgs, n *podNetns, l *logger) error {
+	if n == nil || n.gw == nil {
+		return fmt.Errorf("--mds-token: the metadata service needs a pod network with a gateway (--net=%s)", ra.Net)
+	}
+	images := map[string]*schema.ImageManifest{}
+	for _, a := range p.Apps {
+		im, err := readImageManifest(p.Dir, a.Name())
+		if err != nil {
+			return err
+		}
+		images[a.Name()] = im
+	}
+	c := &mds.Client{Attempts: 3, Delay: time.Second}
+	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, p.Manifest, images); err != nil {
+		if strings.Contains(err.Error(), mds.ErrUnreachable.Error()) {
+			return err
+		}
+		return fmt.Errorf("%v: %w", mds.ErrUnreachable, err)
+	}
+	url := "http://" + n.gw.String() + ":" + strconv.Itoa(mds.DefaultPort) + "/" + ra.MDSToken
+	if err := os.WriteFile(filepath.Join(p.Dir, mds.RegisteredFile), []byte(url+"\n"), 0o600); err != nil {
+		_ = c.Unregister(ra.UUID)
+		return fmt.Errorf("write %s: %w", mds.RegisteredFile, err)
+	}
+	l.Debugf("registered with the metadata service: pod ip %s", n.ip)
+	return nil
+}
+
+// unregisterMDS removes the pod from the metadata service when it
+// exited, and then <pod>/mds-registered (else `rkt gc` tries again).
+func unregisterMDS(p *Pod, uuid string, l *logger) {
+	c := &mds.Client{}
+	if err := c.Unregister(uuid); err != nil && !errors.Is(err, mds.ErrNotRegistered) {
+		l.Warnf("unregister from the metadata service: %v", err)
+		return
+	}
+	_ = os.Remove(filepath.Join(p.Dir, mds.RegisteredFile))
+}
+
+// metadataURL is the AC_METADATA_URL the pod's apps get, "" when the pod
+// is not registered.
+func metadataURL(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, mds.RegisteredFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
