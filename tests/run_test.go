@@ -260,6 +260,6 @@ func TestRunRerendersDamagedTree(t *testing.T) {
 func TestRunPortNeedsPodNetwork(t *testing.T) {
 	e, _ := runEnv(t)
 	e.Rkt("run", "--net=host", "--port=http:8080", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "--port cannot be used with --net=host")
-	// The default stage1 (fly) shares the host's network.
-	e.Rkt("run", "--port=http:8080", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "--port needs a pod network")
+	// The fly stage1 shares the host's network.
+	e.Rkt("run", "--stage1-from-dir=stage1-fly.aci", "--port=http:8080", "example.com/busybox", "--exec=/bin/true").Fails(t, 254, "--port needs a pod network")
 }

@@ -16,13 +16,13 @@ var (
 	// Stage1ImagesDir is where stage1 images are looked for by default.
 	Stage1ImagesDir = "/usr/lib/rkt/stage1-images"
 	// Stage1Name is the image name of the default stage1.
-	Stage1Name = "coreos.com/rkt/stage1-fly"
+	Stage1Name = "coreos.com/rkt/stage1-native"
 	// Stage1Version is the version label of the default stage1 image;
 	// empty means Version.
 	Stage1Version = ""
 	// Stage1Flavor is the file name stem of the default stage1 image in
 	// Stage1ImagesDir (stage1-FLAVOR.aci).
-	Stage1Flavor = "fly"
+	Stage1Flavor = "native"
 	// Features lists build options, in rkt's "+FOO -BAR" form.
 	Features = "-TPM -SDJOURNAL"
 )

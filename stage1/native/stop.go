@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,20 +34,51 @@ func Stop(args []string) int {
 	return ExitOK
 }
 
-// StopPod signals the supervisor of the pod in dir.
+// StopPod signals the supervisor of the pod in dir. With force the apps
+// are killed first, so that the supervisor still records their status
+// (137, as for any killed app) before the pod ends; the supervisor itself
+// is killed only if it has not gone within a second.
 func StopPod(dir string, force bool) error {
-	sig := unix.SIGTERM
-	if force {
-		sig = unix.SIGKILL
-	}
 	pid, err := readPIDFile(filepath.Join(dir, stage1abi.PIDFile))
 	if err != nil {
 		return fmt.Errorf("the pod has no usable pid file: %w", err)
 	}
-	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("signal the pod supervisor %d: %w", pid, err)
+	if !force {
+		if err := unix.Kill(pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal the pod supervisor %d: %w", pid, err)
+		}
+		return nil
+	}
+	for _, child := range children(pid) {
+		_ = unix.Kill(child, unix.SIGKILL)
+	}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if unix.Kill(pid, 0) != nil {
+			return nil
+		}
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("kill the pod supervisor %d: %w", pid, err)
 	}
 	return nil
+}
+
+// children lists the direct children of pid (of all its threads).
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // readPIDFile reads a positive process ID from a file.
