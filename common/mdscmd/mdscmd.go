@@ -54,8 +54,9 @@ Runs until SIGINT or SIGTERM. The state is in memory only.`,
 	}
 }
 
-// activated returns the socket systemd passed (LISTEN_FDS, fd 3), or nil.
-func activated() (net.Listener, error) {
+// activated returns the sockets systemd passed (LISTEN_FDS): fd 3 is the
+// registration socket, fd 4, if passed, the public TCP socket.
+func activated() ([]net.Listener, error) {
 	if os.Getenv("LISTEN_PID") != "" && os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
 		return nil, nil
 	}
@@ -65,14 +66,21 @@ func activated() (net.Listener, error) {
 	}
 	os.Unsetenv("LISTEN_PID")
 	os.Unsetenv("LISTEN_FDS")
-	syscall.CloseOnExec(3)
-	f := os.NewFile(3, "LISTEN_FD_3")
-	defer f.Close()
-	l, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("socket activation: fd 3: %w", err)
+	var out []net.Listener
+	for fd := 3; fd < 3+min(n, 2); fd++ {
+		syscall.CloseOnExec(fd)
+		f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd))
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("socket activation: fd %d: %w", fd, err)
+		}
+		out = append(out, l)
 	}
-	return l, nil
+	return out, nil
 }
 
 func serve(env *cli.Env, socket string, port int) error {
@@ -81,9 +89,16 @@ func serve(env *cli.Env, socket string, port int) error {
 		return err
 	}
 	logger := log.New(env.Stderr, "", log.LstdFlags)
-	reg, err := activated()
+	fds, err := activated()
 	if err != nil {
 		return err
+	}
+	var reg, pub net.Listener
+	if len(fds) > 0 {
+		reg = fds[0]
+	}
+	if len(fds) > 1 {
+		pub = fds[1]
 	}
 	if reg == nil {
 		if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
@@ -112,10 +127,11 @@ func serve(env *cli.Env, socket string, port int) error {
 	} else {
 		logger.Printf("registration API on the socket-activated fd 3")
 	}
-	pub, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
-	if err != nil {
-		reg.Close()
-		return fmt.Errorf("public API: %w", err)
+	if pub == nil {
+		if pub, err = net.Listen("tcp4", ":"+strconv.Itoa(port)); err != nil {
+			reg.Close()
+			return fmt.Errorf("public API: %w", err)
+		}
 	}
 	logger.Printf("public API listening on %s", pub.Addr())
 	servers := []*http.Server{
