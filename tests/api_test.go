@@ -289,11 +289,17 @@ func TestAPIHandMadePods(t *testing.T) {
 		_, err = ev.Recv()
 	}
 	apiCode(t, err, codes.Unimplemented, "ListenEvents")
+	// A pod of several apps needs app_name; hand-made pods have no logs.
 	lg, err := c.GetLogs(apiCtx(t), &apiproto.GetLogsRequest{PodId: prExited})
 	if err == nil {
 		_, err = lg.Recv()
 	}
-	apiCode(t, err, codes.Unimplemented, "GetLogs")
+	apiCode(t, err, codes.InvalidArgument, "give app_name")
+	lg, err = c.GetLogs(apiCtx(t), &apiproto.GetLogsRequest{PodId: prExited, AppName: "nosuch"})
+	if err == nil {
+		_, err = lg.Recv()
+	}
+	apiCode(t, err, codes.NotFound, "no logs")
 
 	// A pod that vanishes is just not listed.
 	if err := os.RemoveAll(filepath.Join(e.DataDir, "pods", "prepared", prPrepared)); err != nil {
@@ -331,7 +337,7 @@ func TestAPIRealPods(t *testing.T) {
 		t.Fatalf("fetched %s, fixture is %s", short, id)
 	}
 	uuidFile := filepath.Join(e.Root, "uuid")
-	e.Rkt("run", "--uuid-file-save="+uuidFile, "example.com/busybox", "--exec=/bin/true").OK(t)
+	e.Rkt("run", "--uuid-file-save="+uuidFile, "example.com/busybox", "--exec=/bin/sh", "--", "-c", "echo one; echo two; echo three").OK(t)
 	first := readFile(t, uuidFile)
 	e.Rkt("run", "--uuid-file-save="+uuidFile, "example.com/busybox", "--exec=/bin/false")
 	second := readFile(t, uuidFile)
@@ -341,6 +347,29 @@ func TestAPIRealPods(t *testing.T) {
 	if len(pods) != 2 || !apiContains(pods, first) || !apiContains(pods, second) {
 		t.Fatalf("ListPods: %v, want %s and %s", pods, first, second)
 	}
+	// GetLogs reads the app's log kept by the stage1.
+	for lines, want := range map[int32]string{0: "one two three", 2: "two three"} {
+		lg, err := c.GetLogs(apiCtx(t), &apiproto.GetLogsRequest{PodId: first, Lines: lines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			resp, err := lg.Recv()
+			if err != nil {
+				break
+			}
+			got = append(got, resp.GetLines()...)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("GetLogs lines=%d: %q, want %q", lines, got, want)
+		}
+	}
+	lg, err := c.GetLogs(apiCtx(t), &apiproto.GetLogsRequest{PodId: first, SinceTime: 1})
+	if err == nil {
+		_, err = lg.Recv()
+	}
+	apiCode(t, err, codes.InvalidArgument, "since_time")
 	exited := []*apiproto.PodFilter{{States: []apiproto.PodState{apiproto.PodState_POD_STATE_EXITED}, AppNames: []string{"busybox"}, ImageIds: []string{id}}}
 	if got := apiListPods(t, c, false, exited...); len(got) != 2 {
 		t.Errorf("ListPods exited busybox: %v", got)
@@ -434,4 +463,27 @@ func TestAPIRealPods(t *testing.T) {
 	apiCode(t, err, codes.NotFound, "InspectImage unknown")
 	_, err = c.InspectImage(apiCtx(t), &apiproto.InspectImageRequest{Id: "example.com/busybox"})
 	apiCode(t, err, codes.InvalidArgument, "InspectImage name")
+}
+
+// GetLogs with follow streams what a running app writes until it exits.
+func TestAPIGetLogsFollow(t *testing.T) {
+	e, _ := runEnv(t)
+	cmd, uuid := startPod(t, e, "example.com/busybox", "--exec=/bin/sh", "--", "-c", "for i in 1 2 3 4 5; do echo tick$i; sleep 0.3; done")
+	c := apiStart(t, e)
+	lg, err := c.GetLogs(apiCtx(t), &apiproto.GetLogsRequest{PodId: uuid, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		resp, err := lg.Recv()
+		if err != nil {
+			break
+		}
+		got = append(got, resp.GetLines()...)
+	}
+	cmd.Wait()
+	if strings.Join(got, " ") != "tick1 tick2 tick3 tick4 tick5" {
+		t.Errorf("followed logs: %q", got)
+	}
 }

@@ -135,12 +135,6 @@ func (s *Server) ListenEvents(*apiproto.ListenEventsRequest, apiproto.PublicAPI_
 	return status.Error(codes.Unimplemented, "ListenEvents is not implemented yet (as in rkt)")
 }
 
-// GetLogs is not implemented: rkt served it only when built with
-// sdjournal, and this build has no journal support.
-func (s *Server) GetLogs(*apiproto.GetLogsRequest, apiproto.PublicAPI_GetLogsServer) error {
-	return status.Error(codes.Unimplemented, "GetLogs is not implemented: this rkt is built without journal support (-SDJOURNAL)")
-}
-
 // vanished reports whether err means that what was being read has been
 // removed (or moved on by gc) meanwhile.
 func vanished(err error) bool {
