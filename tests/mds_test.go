@@ -195,11 +195,10 @@ func TestMetadataService(t *testing.T) {
 
 	// TEST-01: the appc ACE validator.
 	t.Run("ACEValidator", func(t *testing.T) {
-		main, side := "/tmp/ace/ace-validator-main.aci", "/tmp/ace/ace-validator-sidekick.aci"
-		if _, err := os.Stat(side); err != nil {
-			t.Skipf("no ACE validator images (bash /work/shared/conformance/build-ace-images.sh /tmp/ace): %v", err)
-		}
-		r := e.Rkt(append(append([]string{"run"}, flags...), "--mds-register", "--volume=database,kind=empty", main, side)...).OK(t)
+		ace := harness.ACEImages(t)
+		main, side := filepath.Join(ace, "ace-validator-main.aci"), filepath.Join(ace, "ace-validator-sidekick.aci")
+		// Exactly the command build-ace-images.sh prints, with the default stage1.
+		r := e.Rkt("--insecure-options=image", "run", "--mds-register", "--volume=database,kind=empty", main, side).OK(t)
 		for _, ok := range []string{"prestart OK", "main OK", "sidekick OK", "poststop OK"} {
 			if !strings.Contains(r.Stdout, ok) {
 				t.Errorf("ACE validator: no %q: %s", ok, r)

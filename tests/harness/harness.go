@@ -7,6 +7,7 @@ package harness
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,4 +231,47 @@ func Fixtures(t testing.TB) string {
 		t.Fatal(fixturesErr)
 	}
 	return fixturesDir
+}
+
+var (
+	aceOnce sync.Once
+	aceDir  string
+	aceErr  error
+)
+
+// ACEImages returns the directory of the appc ACE validator images built
+// by ../shared/conformance/build-ace-images.sh, built at most once per
+// machine (cached in build/ace, rebuilt when the script changes).
+func ACEImages(t testing.TB) string {
+	t.Helper()
+	aceOnce.Do(func() {
+		script := filepath.Join(top, "..", "shared", "conformance", "build-ace-images.sh")
+		sum, err := os.ReadFile(script)
+		if err != nil {
+			aceErr = fmt.Errorf("ACE script: %w", err)
+			return
+		}
+		dir := filepath.Join(top, "build", "ace")
+		stamp := filepath.Join(dir, ".script")
+		if old, err := os.ReadFile(stamp); err == nil && bytes.Equal(old, sum) {
+			aceDir = dir
+			return
+		}
+		os.RemoveAll(dir)
+		cmd := exec.Command("bash", script, dir)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		if err := cmd.Run(); err != nil {
+			aceErr = fmt.Errorf("build-ace-images.sh: %w", err)
+			return
+		}
+		if err := os.WriteFile(stamp, sum, 0o644); err != nil {
+			aceErr = err
+			return
+		}
+		aceDir = dir
+	})
+	if aceErr != nil {
+		t.Fatal(aceErr)
+	}
+	return aceDir
 }
