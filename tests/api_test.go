@@ -31,6 +31,14 @@ import (
 // and must stop cleanly (exit 0).
 func apiStart(t *testing.T, e *harness.Env) apiproto.PublicAPIClient {
 	t.Helper()
+	c, _ := apiStartAt(t, e)
+	return c
+}
+
+// apiStartAt starts the real api-service on a free loopback port and
+// returns a client and the address.
+func apiStartAt(t *testing.T, e *harness.Env) (apiproto.PublicAPIClient, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,7 @@ func apiStart(t *testing.T, e *harness.Env) apiproto.PublicAPIClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return apiproto.NewPublicAPIClient(conn)
+	return apiproto.NewPublicAPIClient(conn), addr
 }
 
 func apiCtx(t *testing.T) context.Context {
@@ -485,5 +493,26 @@ func TestAPIGetLogsFollow(t *testing.T) {
 	cmd.Wait()
 	if strings.Join(got, " ") != "tick1 tick2 tick3 tick4 tick5" {
 		t.Errorf("followed logs: %q", got)
+	}
+}
+
+// A generic gRPC client (grpcurl, installed by scripts/test) works with
+// the service, given our .proto.
+func TestAPIWithGrpcurl(t *testing.T) {
+	grpcurl := filepath.Join(harness.Top(), "build", "tools", "grpcurl")
+	if _, err := os.Stat(grpcurl); err != nil {
+		t.Skip("build/tools/grpcurl not installed (scripts/test installs it)")
+	}
+	e, _ := runEnv(t)
+	e.Rkt("run", "example.com/busybox", "--exec=/bin/true").OK(t)
+	_, addr := apiStartAt(t, e)
+	proto := []string{"-plaintext", "-import-path", filepath.Join(harness.Top(), "common", "apiproto"), "-proto", "api.proto"}
+	r := harness.Run(t, grpcurl, append(proto, addr, "v1alpha.PublicAPI/GetInfo")...).OK(t)
+	if !strings.Contains(r.Stdout, `"apiVersion": "1.0.0-alpha"`) {
+		t.Errorf("GetInfo: %s", r)
+	}
+	r = harness.Run(t, grpcurl, append(proto, "-d", `{"detail": true}`, addr, "v1alpha.PublicAPI/ListPods")...).OK(t)
+	if !strings.Contains(r.Stdout, "POD_STATE_EXITED") || !strings.Contains(r.Stdout, `"name": "busybox"`) {
+		t.Errorf("ListPods: %s", r)
 	}
 }
