@@ -237,3 +237,16 @@ func BenchmarkInspectPod(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListPodsCold is the first ListPods of a new service (no
+// manifest cached yet) with 1,000 pods.
+func BenchmarkListPodsCold(b *testing.B) {
+	root := newRoot(b, 1000)
+	b.ResetTimer()
+	for range b.N {
+		resp, err := New(root, nil).ListPods(context.Background(), &apiproto.ListPodsRequest{})
+		if err != nil || len(resp.Pods) != 1000 {
+			b.Fatalf("%v, %d pods", err, len(resp.GetPods()))
+		}
+	}
+}
