@@ -51,6 +51,7 @@ func TestLifecycleStopEnterExport(t *testing.T) {
 	for _, overlay := range []string{"--no-overlay=false", "--no-overlay=true"} {
 		t.Run(overlay, func(t *testing.T) {
 			cmd, uuid := startPod(t, e, overlay, "example.com/busybox", "--exec=/bin/sh", "--", "-c", "echo written > /hello; sleep 1000")
+			waitInPod(t, e, uuid, "/hello")
 			r := e.Rkt("enter", uuid, "/bin/sh", "-c", "cat /hello; echo $FIXTURE; exit 7")
 			if r.Code != 7 || !strings.Contains(r.Stdout, "written") || !strings.Contains(r.Stdout, "busybox") {
 				t.Errorf("enter: %s", r)
@@ -78,12 +79,25 @@ func TestLifecycleStopEnterExport(t *testing.T) {
 		})
 	}
 	// --force kills.
-	cmd, uuid := startPod(t, e, "example.com/busybox", "--exec=/bin/sh", "--", "-c", "trap '' TERM; sleep 1000")
+	cmd, uuid := startPod(t, e, "example.com/busybox", "--exec=/bin/sh", "--", "-c", "trap '' TERM; touch /tmp/trapped; sleep 1000")
+	waitInPod(t, e, uuid, "/tmp/trapped")
 	e.Rkt("stop", "--force", uuid).OK(t)
 	cmd.Wait()
 	if st := e.Rkt("status", uuid).OK(t).Stdout; !strings.Contains(st, "app-busybox=137") {
 		t.Errorf("force-stopped pod status: %s", st)
 	}
+}
+
+// waitInPod waits until path exists in the (single) app of a running pod:
+// the pid file comes before the app runs.
+func waitInPod(t *testing.T, e *harness.Env, uuid, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if e.Rkt("enter", uuid, "/bin/test", "-e", path).Code == 0 {
+			return
+		}
+	}
+	t.Fatalf("%s never appeared in pod %s", path, uuid)
 }
 
 func aciHasFile(t *testing.T, path, name, content string) bool {

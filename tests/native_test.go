@@ -88,6 +88,7 @@ func TestNativeEnterStopGC(t *testing.T) {
 	e, _ := runEnv(t)
 	args := append(nativeFlags(t), "example.com/busybox", "--user=1000", "--group=1000", "--exec=/bin/sh", "--", "-c", "echo written > /tmp/hello; sleep 1000")
 	cmd, uuid := startPod(t, e, args...)
+	waitInPod(t, e, uuid, "/tmp/hello")
 	r := e.Rkt("enter", uuid, "/bin/sh", "-c", "cat /tmp/hello; id -u; hostname; exit 7")
 	if r.Code != 7 || !strings.Contains(r.Stdout, "written") || !strings.Contains(r.Stdout, "1000\nrkt-") {
 		t.Errorf("enter: %s", r)
@@ -100,12 +101,7 @@ func TestNativeEnterStopGC(t *testing.T) {
 
 	// --force kills an app that ignores SIGTERM.
 	cmd, uuid2 := startPod(t, e, append(nativeFlags(t), "example.com/busybox", "--exec=/bin/sh", "--", "-c", "trap '' TERM; touch /tmp/trapped; sleep 1000")...)
-	// The pid file comes before the app runs: wait until the trap is set.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if e.Rkt("enter", uuid2, "/bin/test", "-e", "/tmp/trapped").Code == 0 {
-			break
-		}
-	}
+	waitInPod(t, e, uuid2, "/tmp/trapped")
 	e.Rkt("stop", uuid2).OK(t)
 	time.Sleep(300 * time.Millisecond)
 	if st := e.Rkt("status", uuid2).OK(t).Stdout; !strings.Contains(st, "state=running") {

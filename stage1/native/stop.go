@@ -49,12 +49,14 @@ func StopPod(dir string, force bool) error {
 		}
 		return nil
 	}
-	for _, child := range children(pid) {
-		_ = unix.Kill(child, unix.SIGKILL)
-	}
+	// Apps may still be starting: kill every child the supervisor has, as
+	// they appear, until it has recorded them and exited.
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if unix.Kill(pid, 0) != nil {
 			return nil
+		}
+		for _, child := range children(pid) {
+			_ = unix.Kill(child, unix.SIGKILL)
 		}
 	}
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
