@@ -2,9 +2,12 @@ package prepare
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rkt/rkt/common/buildinfo"
+	"github.com/rkt/rkt/common/store"
 )
 
 // Stage1Flags are the --stage1-* flags; at most one is set.
@@ -51,9 +54,9 @@ func (p *preparer) stage1() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return res.fetch(abs, "", filepath.Dir(abs) == filepath.Clean(imagesDir))
+		return res.fetchFileCached(abs, filepath.Dir(abs) == filepath.Clean(imagesDir))
 	case f.FromDir != "":
-		return res.fetch(filepath.Join(imagesDir, f.FromDir), "", true)
+		return res.fetchFileCached(filepath.Join(imagesDir, f.FromDir), true)
 	}
 	name, version, location := p.cfg.Stage1.Name, p.cfg.Stage1.Version, p.cfg.Stage1.Location
 	if name == "" && location == "" {
@@ -73,5 +76,31 @@ func (p *preparer) stage1() (string, error) {
 		return "", fmt.Errorf("stage1 %s:%s is not in the store and has no configured location", name, version)
 	}
 	trusted := filepath.Dir(location) == filepath.Clean(imagesDir)
+	if filepath.IsAbs(location) {
+		return res.fetchFileCached(location, trusted)
+	}
 	return res.fetch(location, "", trusted)
+}
+
+// fetchFileCached imports a stage1 image file once and then reuses it
+// while the file is unchanged (same size and mtime), instead of
+// importing it again on every run: a stage1 chosen by path is used for
+// every pod.
+func (r *resolver) fetchFileCached(path string, trusted bool) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("stage1 image %s: %w", path, err)
+	}
+	url := "file://" + path
+	stamp := fmt.Sprintf("%d-%d", fi.Size(), fi.ModTime().UnixNano())
+	if rem, err := r.st.GetRemote(url); err == nil && rem != nil && rem.ETag == stamp {
+		return rem.Key, nil
+	}
+	key, err := r.fetch(path, "", trusted)
+	if err != nil {
+		return "", err
+	}
+	// The record only saves work: failing to write it is not an error.
+	_ = r.st.PutRemote(&store.Remote{URL: url, ETag: stamp, Key: key, DownloadTime: time.Now().UTC()})
+	return key, nil
 }

@@ -59,16 +59,21 @@ bench() {
 		skip "${labels[4]}" "$REPLY"
 	fi
 
-	# rkt with its default stage1 (fly until the native one lands), the
-	# busybox image already in the store, by name and by ID; each run
-	# leaves an exited pod, collected by rkt gc at the end.
+	# rkt, the busybox image already in the store: the native stage1 (the
+	# default) without and with its default CNI network, and the fly
+	# stage1; each run leaves an exited pod, collected by rkt gc at the end.
 	if rkt_bin rkt; then
 		local rkt="$REPLY" d id
 		rkt_data_dir run
 		d="$REPLY"
 		if id="$("$rkt" --dir="$d" fetch --insecure-options=image --full "$FIXTURES/busybox.aci" 2>>"$BENCH_LOG")"; then
-			row "${labels[5]} (image by name)" --rkt run -- "$rkt" --dir="$d" run example.com/busybox --exec /bin/true
-			row "${labels[5]} (image by ID)" --rkt run -- "$rkt" --dir="$d" run "$id" --exec /bin/true
+			row "rkt run native --net=none" --rkt run -- "$rkt" --dir="$d" run --net=none example.com/busybox --exec /bin/true
+			row "rkt run native (default net)" --rkt run -- "$rkt" --dir="$d" run example.com/busybox --exec /bin/true
+			row "rkt run native, 5 apps" --rkt run -- "$rkt" --dir="$d" run --net=none \
+				example.com/busybox --name=a1 --exec /bin/true example.com/busybox --name=a2 --exec /bin/true \
+				example.com/busybox --name=a3 --exec /bin/true example.com/busybox --name=a4 --exec /bin/true \
+				example.com/busybox --name=a5 --exec /bin/true
+			row "rkt run fly" --rkt run -- "$rkt" --dir="$d" run --stage1-from-dir=stage1-fly.aci example.com/busybox --exec /bin/true
 		else
 			skip "${labels[5]}" "rkt fetch of the busybox ACI failed (see log)"
 		fi
