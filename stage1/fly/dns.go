@@ -4,49 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
-)
 
-// DNSModes are the --dns-conf-mode settings (reference S1-RUN-01,
-// NET-10, NET-11): where the app's /etc/resolv.conf and /etc/hosts come
-// from.
-type DNSModes struct {
-	// Resolv is host, stage0, none or default.
-	Resolv string
-	// Hosts is host, stage0 or default.
-	Hosts string
-}
+	"github.com/rkt/rkt/stage1/stage2app"
+)
 
 // Stub /etc/hosts written into an image without one when the host has
 // none to bind either.
 const stubHosts = "127.0.0.1 localhost localhost.localdomain\n"
-
-// ParseDNSModes parses `resolv=MODE,hosts=MODE` (either part may be
-// missing: it is then "default").
-func ParseDNSModes(s string) (DNSModes, error) {
-	m := DNSModes{Resolv: "default", Hosts: "default"}
-	if s == "" {
-		return m, nil
-	}
-	valid := map[string][]string{
-		"resolv": {"host", "stage0", "none", "default"},
-		"hosts":  {"host", "stage0", "default"},
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		modes, known := valid[k]
-		if !ok || !known || !slices.Contains(modes, v) {
-			return m, fmt.Errorf("invalid --dns-conf-mode %q: want resolv=(host|stage0|none|default),hosts=(host|stage0|default)", s)
-		}
-		if k == "resolv" {
-			m.Resolv = v
-		} else {
-			m.Hosts = v
-		}
-	}
-	return m, nil
-}
 
 // setupDNS provides the app's /etc/resolv.conf and /etc/hosts. fly shares
 // the host's network, so "default" uses the host's files (bound
@@ -54,7 +18,7 @@ func ParseDNSModes(s string) (DNSModes, error) {
 // binds the files stage0 generated in the stage1 rootfs (etc/rkt-resolv.conf,
 // etc/rkt-hosts); resolv "none" leaves the image's file alone. When
 // /etc/hosts comes from nowhere and the image has none, a stub is written.
-func setupDNS(m *mounter, p *Pod, modes DNSModes) error {
+func setupDNS(m *mounter, p *Pod, modes stage2app.DNSModes) error {
 	exists := func(path string) bool { _, err := os.Stat(path); return err == nil }
 	bind := func(src, dst string) error {
 		_, err := m.bindInto(src, dst, false, true)
@@ -102,14 +66,14 @@ func setupDNS(m *mounter, p *Pod, modes DNSModes) error {
 		}
 		return nil
 	}
-	t, err := InRoot(m.rootfs, "/etc/hosts")
+	t, err := stage2app.InRoot(m.rootfs, "/etc/hosts")
 	if err != nil {
 		return err
 	}
 	if _, err := os.Lstat(t); !errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if _, err := PrepareTarget(m.rootfs, "/etc/hosts", false, m.noCreate); err != nil {
+	if _, err := stage2app.PrepareTarget(m.rootfs, "/etc/hosts", false, m.noCreate); err != nil {
 		return fmt.Errorf("/etc/hosts: %w", err)
 	}
 	if err := os.WriteFile(t, []byte(stubHosts), 0o644); err != nil {

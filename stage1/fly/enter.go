@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/poddir"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // Enter is the `enter` entrypoint (reference S1-ENTER): it runs a
@@ -20,44 +22,44 @@ func Enter(args []string) int {
 	l := newLogger(false)
 	ea, err := stage1abi.ParseEnterArgs(args)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	if len(ea.Command) == 0 {
-		return l.fail(errors.New("enter: no command given"))
+		return l.Fail(errors.New("enter: no command given"))
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		return l.fail(fmt.Errorf("pod directory: %w", err))
+		return l.Fail(fmt.Errorf("pod directory: %w", err))
 	}
 	app := ea.AppName
 	if app == "" {
-		pm, err := readPodManifest(dir)
+		pm, err := poddir.ReadPodManifest(dir)
 		if err != nil {
-			return l.fail(err)
+			return l.Fail(err)
 		}
 		if len(pm.Apps) != 1 {
-			return l.fail(fmt.Errorf("enter: --appname is required for a pod with %d apps", len(pm.Apps)))
+			return l.Fail(fmt.Errorf("enter: --appname is required for a pod with %d apps", len(pm.Apps)))
 		}
 		app = pm.Apps[0].Name.String()
 	}
 	env, err := readAppEnv(dir, app)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	root := "/proc/" + strconv.Itoa(ea.PID) + "/root"
 	if err := syscall.Chroot(root); err != nil {
-		return l.fail(fmt.Errorf("enter: chroot into the app of pid %d: %w", ea.PID, err))
+		return l.Fail(fmt.Errorf("enter: chroot into the app of pid %d: %w", ea.PID, err))
 	}
 	if err := os.Chdir("/"); err != nil {
-		return l.fail(fmt.Errorf("enter: chdir /: %w", err))
+		return l.Fail(fmt.Errorf("enter: chdir /: %w", err))
 	}
-	pathEnv, _ := envLookup(env, "PATH")
-	bin, err := LookPath("/", ea.Command[0], pathEnv, "/")
+	pathEnv, _ := stage2app.LookupEnv(env, "PATH")
+	bin, err := stage2app.LookPath("/", ea.Command[0], pathEnv, "/")
 	if err != nil {
-		return l.fail(fmt.Errorf("enter: %w", err))
+		return l.Fail(fmt.Errorf("enter: %w", err))
 	}
 	err = syscall.Exec(bin, ea.Command, env)
-	return l.fail(fmt.Errorf("enter: execute %q: %w", bin, err))
+	return l.Fail(fmt.Errorf("enter: execute %q: %w", bin, err))
 }
 
 // readAppEnv reads the app's environment: the env file run wrote in the
@@ -67,13 +69,13 @@ func readAppEnv(dir, app string) ([]string, error) {
 	for _, f := range envFilePaths(dir, app) {
 		data, err := os.ReadFile(f)
 		if err == nil {
-			return ParseEnvFile(data), nil
+			return stage2app.ParseEnvFile(data), nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("enter: read the env file: %w", err)
 		}
 	}
-	pm, err := readPodManifest(dir)
+	pm, err := poddir.ReadPodManifest(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,7 @@ func readAppEnv(dir, app string) ([]string, error) {
 			if ra.App == nil {
 				return nil, nil
 			}
-			return EnvList(ra.App.Environment), nil
+			return stage2app.EnvList(ra.App.Environment), nil
 		}
 	}
 	return nil, fmt.Errorf("enter: the pod has no app %q", app)

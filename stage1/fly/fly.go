@@ -11,13 +11,13 @@
 package fly
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rkt/rkt/stage1/entrypoint"
+	"github.com/rkt/rkt/stage1/stage1log"
 )
 
 // InterfaceVersion is the stage1 interface version fly implements
@@ -30,7 +30,7 @@ const (
 	ExitOK = 0
 	// ExitStage1Error is the status of every stage1-internal failure
 	// (reference S1-EXIT).
-	ExitStage1Error = 254
+	ExitStage1Error = stage1log.ExitStage1Error
 )
 
 // Entrypoint names: the basenames the binary answers to.
@@ -43,28 +43,17 @@ const (
 
 // entrypoints maps an entrypoint name to its implementation. Each takes
 // the arguments after the entrypoint name and returns the exit status.
-var entrypoints = map[string]func(args []string) int{
+var entrypoints = map[string]entrypoint.Func{
 	EntrypointRun:   Run,
 	EntrypointEnter: Enter,
 	EntrypointGC:    GC,
 	EntrypointStop:  Stop,
 }
 
-// errUsage means the binary was invoked under a name it does not know.
-var errUsage = errors.New("unknown entrypoint")
-
 // selectEntrypoint returns the entrypoint named by argv (its basename, or
 // else its first argument) and the arguments that entrypoint gets.
 func selectEntrypoint(argv []string) (string, []string, error) {
-	if len(argv) > 0 {
-		if name := filepath.Base(argv[0]); entrypoints[name] != nil {
-			return name, argv[1:], nil
-		}
-	}
-	if len(argv) > 1 && entrypoints[argv[1]] != nil {
-		return argv[1], argv[2:], nil
-	}
-	return "", nil, errUsage
+	return entrypoint.Select(entrypoints, argv)
 }
 
 // Main runs the entrypoint argv selects and returns the process's exit
@@ -84,34 +73,7 @@ func Main(argv []string) int {
 	return entrypoints[name](args)
 }
 
-// logger writes the stage1's messages to stderr: errors and warnings
-// always, diagnostics only with --debug.
-type logger struct {
-	out   io.Writer
-	debug bool
-}
+// logger is the stage1 logger.
+type logger = stage1log.Logger
 
-func newLogger(debug bool) *logger { return &logger{out: os.Stderr, debug: debug} }
-
-// Errorf prints an error as `stage1: ...`.
-func (l *logger) Errorf(format string, args ...any) {
-	fmt.Fprintf(l.out, "stage1: "+format+"\n", args...)
-}
-
-// Warnf prints a warning as `stage1: warning: ...`.
-func (l *logger) Warnf(format string, args ...any) {
-	fmt.Fprintf(l.out, "stage1: warning: "+format+"\n", args...)
-}
-
-// Debugf prints a diagnostic when debugging.
-func (l *logger) Debugf(format string, args ...any) {
-	if l.debug {
-		fmt.Fprintf(l.out, "stage1: debug: "+format+"\n", args...)
-	}
-}
-
-// fail prints err and returns the stage1 error status.
-func (l *logger) fail(err error) int {
-	l.Errorf("%v", err)
-	return ExitStage1Error
-}
+func newLogger(debug bool) *logger { return stage1log.New(debug) }

@@ -17,6 +17,9 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/poddir"
+	"github.com/rkt/rkt/stage1/podproc"
 )
 
 // The integration tests run the real binary as root on a fake pod: the
@@ -145,7 +148,7 @@ func (p *testPod) writeJSON(path string, v any) {
 // editManifest changes the pod manifest.
 func (p *testPod) editManifest(f func(pm *schema.PodManifest)) {
 	p.t.Helper()
-	pm, err := readPodManifest(p.dir)
+	pm, err := poddir.ReadPodManifest(p.dir)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -236,7 +239,7 @@ func (p *testPod) waitPID(r *running) int {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if pid, err := readPIDFile(filepath.Join(p.dir, "pid")); err == nil {
+		if pid, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pid")); err == nil {
 			return pid
 		}
 		if r.cmd.ProcessState != nil {
@@ -309,10 +312,10 @@ func TestIntegrationExitStatus(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := readPIDFile(filepath.Join(p.dir, "pid")); err != nil {
+	if _, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pid")); err != nil {
 		t.Errorf("pid file: %v", err)
 	}
-	if _, err := readPIDFile(filepath.Join(p.dir, "pgid")); err != nil {
+	if _, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pgid")); err != nil {
 		t.Errorf("pgid file: %v", err)
 	}
 	for _, f := range []string{"appsinfo/app/env", "stage1/rootfs/rkt/env/app"} {
@@ -485,7 +488,7 @@ func TestIntegrationEnterStop(t *testing.T) {
 	if !p.locked() {
 		t.Error("pod lock not held while the app runs")
 	}
-	if pgid, err := readPIDFile(filepath.Join(p.dir, "pgid")); err != nil || pgid != pid {
+	if pgid, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pgid")); err != nil || pgid != pid {
 		t.Errorf("pgid %d %v, want the app's own group %d", pgid, err, pid)
 	}
 	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) != "sleep\n" {

@@ -13,6 +13,9 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/podmount"
+	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // Modes of the files fly writes. Status and pid files are read by
@@ -29,15 +32,15 @@ const (
 func Run(args []string) int {
 	ra, err := stage1abi.ParseRunArgs(args)
 	if err != nil {
-		return newLogger(false).fail(err)
+		return newLogger(false).Fail(err)
 	}
 	l := newLogger(ra.Debug)
 	if ra.MDSToken != "" {
-		return l.fail(fmt.Errorf("--mds-register needs a pod network, and fly pods share the host's"))
+		return l.Fail(fmt.Errorf("--mds-register needs a pod network, and fly pods share the host's"))
 	}
 	code, err := run(ra, l)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	return code
 }
@@ -63,7 +66,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	defer runtime.KeepAlive(lock)
-	dns, err := ParseDNSModes(ra.DNSConfMode)
+	dns, err := stage2app.ParseDNSModes(ra.DNSConfMode)
 	if err != nil {
 		return 0, err
 	}
@@ -81,20 +84,20 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 
 	app := p.App
-	creds, err := ResolveCredentials(rootfs, app.User, app.Group, app.SupplementaryGIDs)
+	creds, err := stage2app.ResolveCredentials(rootfs, app.User, app.Group, app.SupplementaryGIDs)
 	if err != nil {
 		return 0, err
 	}
-	env := EnvList(app.Environment)
+	env := stage2app.EnvList(app.Environment)
 	wd := app.WorkingDirectory
 	if wd == "" {
 		wd = "/"
 	}
-	if err := checkWorkDir(rootfs, wd); err != nil {
+	if err := stage2app.CheckWorkDir(rootfs, wd); err != nil {
 		return 0, err
 	}
-	pathEnv, _ := envLookup(env, "PATH")
-	execPath, err := LookPath(rootfs, app.Exec[0], pathEnv, wd)
+	pathEnv, _ := stage2app.LookupEnv(env, "PATH")
+	execPath, err := stage2app.LookPath(rootfs, app.Exec[0], pathEnv, wd)
 	if err != nil {
 		return 0, fmt.Errorf("app %q: %w", p.AppName(), err)
 	}
@@ -134,7 +137,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("wait for app %q: %w", p.AppName(), err)
 	}
-	code := exitCode(state)
+	code := podproc.ExitStatus(state)
 	l.Debugf("app %q exited: %v (status %d)", p.AppName(), state, code)
 	if err := atomicfile.Publish(statusFile, []byte(strconv.Itoa(code)), publicFileMode); err != nil {
 		l.Warnf("can't record the exit status of app %q: %v", p.AppName(), err)
@@ -157,7 +160,7 @@ func notifySignals() chan os.Signal {
 // startApp starts the app chrooted in rootfs, in wd, with exactly env,
 // the credentials, our stdio, and the pod lock at the same fd number. It
 // gets its own process group unless it shares our terminal (fg).
-func startApp(rootfs, execPath string, argv []string, wd string, env []string, creds *Credentials, lock *lockedFD, fg bool) (*os.Process, error) {
+func startApp(rootfs, execPath string, argv []string, wd string, env []string, creds *stage2app.Credentials, lock *lockedFD, fg bool) (*os.Process, error) {
 	files := make([]*os.File, max(3, lock.fd+1))
 	files[0], files[1], files[2] = os.Stdin, os.Stdout, os.Stderr
 	files[lock.fd] = lock.file
@@ -176,14 +179,14 @@ func startApp(rootfs, execPath string, argv []string, wd string, env []string, c
 // setupMounts makes every mount of the app (in our private namespace):
 // the host's /dev, /proc and /sys, /tmp, DNS files, volumes, and a
 // read-only root when the pod manifest asks for one.
-func setupMounts(p *Pod, dns DNSModes, l *logger) error {
+func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
 	rootfs := p.AppRootfs()
 	m := &mounter{rootfs: rootfs, log: l}
 	ro := p.RuntimeApp.ReadOnlyRootFS
 	if ro {
 		// A bind of the rootfs on itself, so that it can be made
 		// read-only without touching the mounts made on it.
-		if err := bindMount(rootfs, rootfs, true, false); err != nil {
+		if err := podmount.Bind(rootfs, rootfs, true, false); err != nil {
 			return err
 		}
 	}
@@ -192,13 +195,13 @@ func setupMounts(p *Pod, dns DNSModes, l *logger) error {
 			return err
 		}
 	}
-	if err := ensureTmp(rootfs); err != nil {
+	if err := stage2app.EnsureTmp(rootfs); err != nil {
 		return err
 	}
 	if err := setupDNS(m, p, dns); err != nil {
 		return err
 	}
-	vms, warnings, err := PlanVolumes(p.Manifest, p.RuntimeApp, p.App)
+	vms, warnings, err := stage2app.PlanVolumes(p.Manifest, p.RuntimeApp, p.App)
 	if err != nil {
 		return err
 	}
@@ -211,7 +214,7 @@ func setupMounts(p *Pod, dns DNSModes, l *logger) error {
 		}
 	}
 	if ro {
-		if err := remountReadOnly(rootfs); err != nil {
+		if err := podmount.RemountReadOnly(rootfs); err != nil {
 			return err
 		}
 	}
@@ -219,44 +222,19 @@ func setupMounts(p *Pod, dns DNSModes, l *logger) error {
 }
 
 // mountVolume mounts one volume into the app.
-func mountVolume(m *mounter, p *Pod, vm VolumeMount) error {
+func mountVolume(m *mounter, p *Pod, vm stage2app.VolumeMount) error {
 	v := vm.Volume
-	var src string
-	if v.Kind == VolumeEmpty {
-		mode, uid, gid, err := EmptyVolumeAttrs(v)
-		if err != nil {
-			return err
-		}
-		if src, err = prepareEmptyVolume(p.Dir, v.Name.String(), mode, uid, gid); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if src, err = filepath.EvalSymlinks(v.Source); err != nil {
-			return fmt.Errorf("host volume %q: source: %w", v.Name, err)
-		}
+	src, err := stage2app.VolumeSource(p.Dir, v)
+	if err != nil {
+		return err
 	}
 	target, err := m.bindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
 	if err != nil {
 		return fmt.Errorf("volume %q: %w", v.Name, err)
 	}
-	if v.Kind == VolumeHost {
+	if v.Kind == stage2app.VolumeHost {
 		// Never create mount targets inside a host directory.
 		m.noCreate = append(m.noCreate, target)
-	}
-	return nil
-}
-
-// checkWorkDir makes sure the working directory exists in the image, for
-// a clear error instead of the app failing to start.
-func checkWorkDir(rootfs, wd string) error {
-	h, err := InRoot(rootfs, wd)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(h)
-	if err != nil || !fi.IsDir() {
-		return fmt.Errorf("working directory %q does not exist in the app", wd)
 	}
 	return nil
 }
@@ -265,7 +243,7 @@ func checkWorkDir(rootfs, wd string) error {
 // rootfs (reference PODF-18) and a copy at appsinfo/<app>/env in the pod
 // directory, which `enter` reads without needing our mount namespace.
 func writeEnvFiles(p *Pod, env []string, l *logger) error {
-	data, skipped := FormatEnvFile(env)
+	data, skipped := stage2app.FormatEnvFile(env)
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
@@ -324,16 +302,9 @@ type lockedFD struct {
 // it, so that the pod counts as running exactly as long as the app (or
 // this process) lives.
 func lockFile() (*lockedFD, error) {
-	s := os.Getenv(stage1abi.LockFDEnv)
-	if s == "" {
-		return nil, fmt.Errorf("%s is not set: stage0 must pass the pod's lock", stage1abi.LockFDEnv)
-	}
-	fd, err := strconv.Atoi(s)
-	if err != nil || fd < 3 {
-		return nil, fmt.Errorf("%s=%q is not a file descriptor above 2", stage1abi.LockFDEnv, s)
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return nil, fmt.Errorf("%s=%d: %w", stage1abi.LockFDEnv, fd, err)
+	fd, err := podproc.LockFD()
+	if err != nil {
+		return nil, err
 	}
 	return &lockedFD{fd: fd, file: os.NewFile(uintptr(fd), "pod-lock")}, nil
 }
@@ -360,15 +331,6 @@ func forwardSignals(proc *os.Process, sigs <-chan os.Signal, fg bool, done <-cha
 			_ = proc.Signal(s)
 		}
 	}
-}
-
-// exitCode is the status an exited app gives the pod: its exit code, or
-// 128+N when signal N killed it.
-func exitCode(state *os.ProcessState) int {
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return state.ExitCode()
 }
 
 // noteIgnored tells about the run arguments fly has no use for.

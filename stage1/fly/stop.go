@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/podproc"
 )
 
 // errNoPID means a pod has neither a pid nor a pgid file.
@@ -24,14 +23,14 @@ func Stop(args []string) int {
 	l := newLogger(false)
 	sa, err := stage1abi.ParseStopArgs(args)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		return l.fail(fmt.Errorf("pod directory: %w", err))
+		return l.Fail(fmt.Errorf("pod directory: %w", err))
 	}
 	if err := StopPod(dir, sa.Force); err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	return ExitOK
 }
@@ -42,10 +41,10 @@ func StopPod(dir string, force bool) error {
 	if force {
 		sig = unix.SIGKILL
 	}
-	if pid, err := readPIDFile(filepath.Join(dir, stage1abi.PIDFile)); err == nil {
+	if pid, err := podproc.ReadPIDFile(filepath.Join(dir, stage1abi.PIDFile)); err == nil {
 		return signalGone(unix.Kill(pid, sig), "app", pid)
 	}
-	pgid, err := readPIDFile(filepath.Join(dir, stage1abi.PGIDFile))
+	pgid, err := podproc.ReadPIDFile(filepath.Join(dir, stage1abi.PGIDFile))
 	if err != nil {
 		return errNoPID
 	}
@@ -58,17 +57,4 @@ func signalGone(err error, what string, id int) error {
 		return nil
 	}
 	return fmt.Errorf("signal %s %d: %w", what, id, err)
-}
-
-// readPIDFile reads a positive process or group ID from a file.
-func readPIDFile(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a process ID", path, data)
-	}
-	return n, nil
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // HostsFile is the /etc/hosts generated for an app whose image has none
@@ -15,7 +15,7 @@ func HostsFile(hostname string) string {
 
 // writePodFiles writes the files the supervisor binds into every app:
 // the hostname and the fallback /etc/hosts, in rkt/ of the stage1 rootfs.
-func writePodFiles(p *Pod, hostname string, dns fly.DNSModes) (*podFiles, error) {
+func writePodFiles(p *Pod, hostname string, dns stage2app.DNSModes) (*podFiles, error) {
 	dir := p.Stage1Path("rkt")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
@@ -73,7 +73,7 @@ func setupDNS(m *mounter, p *Pod, pf *podFiles) error {
 	case exists(p.Stage1Path("etc", "rkt-hosts")):
 		hosts = p.Stage1Path("etc", "rkt-hosts")
 	default:
-		t, err := fly.InRoot(m.rootfs, "/etc/hosts")
+		t, err := stage2app.InRoot(m.rootfs, "/etc/hosts")
 		if err != nil {
 			return err
 		}

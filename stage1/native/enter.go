@@ -12,7 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // EnterRequest is what `enter` sends the supervisor, with its stdin,
@@ -41,22 +42,22 @@ func Enter(args []string) int {
 	l := newLogger(false)
 	ea, err := stage1abi.ParseEnterArgs(args)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	if len(ea.Command) == 0 {
-		return l.fail(errors.New("enter: no command given"))
+		return l.Fail(errors.New("enter: no command given"))
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		return l.fail(fmt.Errorf("pod directory: %w", err))
+		return l.Fail(fmt.Errorf("pod directory: %w", err))
 	}
 	signal.Ignore(unix.SIGPIPE)
 	rep, err := enter(dir, &EnterRequest{App: ea.AppName, Argv: ea.Command}, [3]int{0, 1, 2})
 	if err != nil {
-		return l.fail(fmt.Errorf("enter: %w", err))
+		return l.Fail(fmt.Errorf("enter: %w", err))
 	}
 	if rep.Error != "" {
-		return l.fail(fmt.Errorf("enter: %s", rep.Error))
+		return l.Fail(fmt.Errorf("enter: %s", rep.Error))
 	}
 	return rep.Status
 }
@@ -190,7 +191,7 @@ func (s *supervisor) runEntered(fd int, req *EnterRequest, files []*os.File) *En
 	if ap == nil {
 		return &EnterReply{Error: fmt.Sprintf("app %q is not running", a.Name())}
 	}
-	bin, err := fly.LookPath(ap.rootfs, req.Argv[0], envLookup(ap.env, "PATH"), ap.wd)
+	bin, err := stage2app.LookPath(ap.rootfs, req.Argv[0], envLookup(ap.env, "PATH"), ap.wd)
 	if err != nil {
 		return &EnterReply{Error: err.Error()}
 	}
@@ -220,7 +221,7 @@ func (s *supervisor) runEntered(fd int, req *EnterRequest, files []*os.File) *En
 	for {
 		select {
 		case ws := <-ch:
-			return &EnterReply{Status: waitStatusCode(ws)}
+			return &EnterReply{Status: podproc.WaitExitStatus(ws)}
 		case <-hup:
 			_ = unix.Kill(pid, unix.SIGKILL)
 			hup = nil

@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/atomicfile"
-	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // Names of the appc event handlers (APPX-06).
@@ -32,7 +33,7 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 		if len(eh.Exec) == 0 || eh.Exec[0] == "" {
 			return nil, nil, fmt.Errorf("%s event handler: empty exec", eh.Name)
 		}
-		path, err := fly.LookPath(ap.rootfs, eh.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
+		path, err := stage2app.LookPath(ap.rootfs, eh.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s event handler: %w", eh.Name, err)
 		}
@@ -114,7 +115,7 @@ wait:
 			_ = unix.Kill(pid, sig.(syscall.Signal))
 		}
 	}
-	code := waitStatusCode(ws)
+	code := podproc.WaitExitStatus(ws)
 	if code == 0 && !s.stopping {
 		return true, nil
 	}

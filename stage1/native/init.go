@@ -15,9 +15,10 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/fly"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/paths"
+	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // KillGrace is how long the supervisor waits, after an app failed and
@@ -34,7 +35,7 @@ type appProc struct {
 	execPath string
 	wd       string
 	env      []string
-	creds    *fly.Credentials
+	creds    *stage2app.Credentials
 	status   string // rkt/status/<app>
 	cg       *cgroup.App
 
@@ -80,14 +81,14 @@ type supervisor struct {
 func Init(args []string) int {
 	ra, err := stage1abi.ParseRunArgs(args)
 	if err != nil {
-		return newLogger(false).fail(err)
+		return newLogger(false).Fail(err)
 	}
 	l := newLogger(ra.Debug)
 	code, err := supervise(ra, l)
 	if err != nil {
 		// Nothing of the pod may outlive us.
 		_ = unix.Kill(-1, unix.SIGKILL)
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	return code
 }
@@ -129,7 +130,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			return 0, err
 		}
 	}
-	dns, err := fly.ParseDNSModes(ra.DNSConfMode)
+	dns, err := stage2app.ParseDNSModes(ra.DNSConfMode)
 	if err != nil {
 		return 0, err
 	}
@@ -213,11 +214,11 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 	if ap.cg, err = s.cg.App(a.Name(), a.App.Isolators); err != nil {
 		return nil, err
 	}
-	ap.creds, err = fly.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
+	ap.creds, err = stage2app.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
 		return nil, err
 	}
-	ap.env = fly.EnvList(a.App.Environment)
+	ap.env = stage2app.EnvList(a.App.Environment)
 	if u := metadataURL(p.Dir); u != "" {
 		ap.env = append(ap.env, MetadataURLEnv+"="+u)
 	}
@@ -225,10 +226,10 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
 	if ap.wd == "" {
 		ap.wd = "/"
 	}
-	if err := checkWorkDir(ap.rootfs, ap.wd); err != nil {
+	if err := stage2app.CheckWorkDir(ap.rootfs, ap.wd); err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
-	ap.execPath, err = fly.LookPath(ap.rootfs, a.App.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
+	ap.execPath, err = stage2app.LookPath(ap.rootfs, a.App.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
@@ -379,7 +380,7 @@ func (s *supervisor) loop(sigs chan os.Signal, failed int) int {
 				select {
 				case ws := <-ap.postCh:
 					ap.postCh = nil
-					if c := waitStatusCode(ws); c != 0 {
+					if c := podproc.WaitExitStatus(ws); c != 0 {
 						s.log.Warnf("app %q: post-stop event handler failed: status %d", ap.app.Name(), c)
 					}
 				default:
@@ -391,7 +392,7 @@ func (s *supervisor) loop(sigs chan os.Signal, failed int) int {
 			}
 			select {
 			case ws := <-ap.ch:
-				ap.exited, ap.code = true, waitStatusCode(ws)
+				ap.exited, ap.code = true, podproc.WaitExitStatus(ws)
 				s.log.Debugf("app %q exited: status %d", ap.app.Name(), ap.code)
 				if err := atomicfile.Publish(ap.status, []byte(strconv.Itoa(ap.code)), publicFileMode); err != nil {
 					s.log.Warnf("can't record the exit status of app %q: %v", ap.app.Name(), err)
@@ -477,33 +478,17 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	}
 }
 
-// checkWorkDir makes sure the working directory exists in the image.
-func checkWorkDir(rootfs, wd string) error {
-	h, err := fly.InRoot(rootfs, wd)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(h)
-	if err != nil || !fi.IsDir() {
-		return fmt.Errorf("working directory %q does not exist in the app", wd)
-	}
-	return nil
-}
-
-// envLookup returns the value of name in a NAME=VALUE list.
+// envLookup returns the value of name in a NAME=VALUE list, "" when
+// unset.
 func envLookup(env []string, name string) string {
-	for _, kv := range env {
-		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
-			return kv[len(name)+1:]
-		}
-	}
-	return ""
+	v, _ := stage2app.LookupEnv(env, name)
+	return v
 }
 
 // writeEnvFiles writes the app's env file at rkt/env/<app> in the stage1
 // rootfs and a copy at appsinfo/<app>/env in the pod directory.
 func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
-	data, skipped := fly.FormatEnvFile(env)
+	data, skipped := stage2app.FormatEnvFile(env)
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/podproc"
 )
 
 // The integration tests run the real binary as root on a fake pod (the
@@ -198,7 +200,7 @@ func (p *testPod) waitRunning(r *running) int {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		pid, err := readPIDFile(filepath.Join(p.dir, "pid"))
+		pid, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pid"))
 		if _, serr := os.Stat(filepath.Join(p.dir, "stage1", "rootfs", "rkt", "status", "app-started")); err == nil && serr == nil {
 			return pid
 		}

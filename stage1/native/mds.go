@@ -13,6 +13,7 @@ import (
 
 	"github.com/rkt/rkt/common/mds"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/poddir"
 )
 
 // MetadataURLEnv is the variable that gives the apps the metadata
@@ -29,7 +30,7 @@ func registerMDS(p *Pod, ra *stage1abi.RunArgs, n *podNetns, l *logger) error {
 	}
 	images := map[string]*schema.ImageManifest{}
 	for _, a := range p.Apps {
-		im, err := readImageManifest(p.Dir, a.Name())
+		im, err := poddir.ReadImageManifest(p.Dir, a.Name())
 		if err != nil {
 			return err
 		}

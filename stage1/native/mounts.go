@@ -5,16 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/fly"
+	"github.com/rkt/rkt/stage1/podmount"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
-
-// depth is the number of components of a clean absolute path.
-func depth(p string) int { return strings.Count(p, "/") }
 
 // mounter makes the mounts of an app rootfs (in the supervisor's mount
 // namespace, which dies with the pod).
@@ -28,7 +24,7 @@ type mounter struct {
 
 // target resolves p inside the rootfs and creates it when missing.
 func (m *mounter) target(p string, dir bool) (string, error) {
-	return fly.PrepareTarget(m.rootfs, p, dir, m.noCreate)
+	return stage2app.PrepareTarget(m.rootfs, p, dir, m.noCreate)
 }
 
 // bindInto binds the host path src onto p inside the rootfs.
@@ -41,7 +37,7 @@ func (m *mounter) bindInto(src, p string, recursive, readOnly bool) (string, err
 	if err != nil {
 		return "", err
 	}
-	if err := bindMount(src, target, recursive, readOnly); err != nil {
+	if err := podmount.Bind(src, target, recursive, readOnly); err != nil {
 		return "", err
 	}
 	m.log.Debugf("bound %s on %s (recursive=%v, read-only=%v)", src, target, recursive, readOnly)
@@ -58,60 +54,6 @@ func (m *mounter) mountFS(p, fstype, source string, flags uintptr, data string) 
 		return "", fmt.Errorf("mount %s on %s: %w", fstype, target, err)
 	}
 	return target, nil
-}
-
-// bindMount binds src onto target, read-only if asked.
-func bindMount(src, target string, recursive, readOnly bool) error {
-	flags := uintptr(unix.MS_BIND)
-	if recursive {
-		flags |= unix.MS_REC
-	}
-	if err := unix.Mount(src, target, "", flags, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", src, target, err)
-	}
-	if !readOnly {
-		return nil
-	}
-	targets := []string{target}
-	if recursive {
-		mps, err := readMountPoints()
-		if err != nil {
-			return err
-		}
-		targets = append(targets, mountsUnder(mps, target)...)
-	}
-	for _, t := range targets {
-		if err := remountReadOnly(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// remountReadOnly makes the bind mount at target read-only, keeping its
-// other flags.
-func remountReadOnly(target string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(target, &st); err != nil {
-		return fmt.Errorf("statfs %s: %w", target, err)
-	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for _, f := range []struct{ st, ms uintptr }{
-		{unix.ST_NOSUID, unix.MS_NOSUID},
-		{unix.ST_NODEV, unix.MS_NODEV},
-		{unix.ST_NOEXEC, unix.MS_NOEXEC},
-		{unix.ST_NOATIME, unix.MS_NOATIME},
-		{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
-		{unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f.st != 0 {
-			flags |= f.ms
-		}
-	}
-	if err := unix.Mount("", target, "", flags, ""); err != nil {
-		return fmt.Errorf("remount %s read-only: %w", target, err)
-	}
-	return nil
 }
 
 // devNodes are the device files of the app's minimal /dev, bound from the
@@ -141,7 +83,7 @@ func (m *mounter) setupDev() error {
 			return fmt.Errorf("create %s: %w", t, err)
 		}
 		f.Close()
-		if err := bindMount("/dev/"+n, t, false, false); err != nil {
+		if err := podmount.Bind("/dev/"+n, t, false, false); err != nil {
 			return err
 		}
 	}
@@ -165,28 +107,10 @@ func (m *mounter) setupDev() error {
 	return nil
 }
 
-// ensureTmp gives the app a /tmp (mode 1777) when its image has none.
-func ensureTmp(rootfs string) error {
-	t, err := fly.InRoot(rootfs, "/tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := os.Lstat(t); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(t, 0o755); err != nil {
-		return fmt.Errorf("create /tmp in the app: %w", err)
-	}
-	if err := unix.Chmod(t, 0o1777); err != nil {
-		return fmt.Errorf("chmod /tmp in the app: %w", err)
-	}
-	return nil
-}
-
 // ensureMtab makes /etc/mtab a symlink to ../proc/self/mounts when the
 // image has none.
 func ensureMtab(rootfs string) error {
-	etc, err := fly.InRoot(rootfs, "/etc")
+	etc, err := stage2app.InRoot(rootfs, "/etc")
 	if err != nil {
 		return err
 	}
@@ -203,52 +127,18 @@ func ensureMtab(rootfs string) error {
 	return nil
 }
 
-// prepareEmptyVolume creates (or re-owns) an empty volume's directory
-// <pod>/sharedVolumes/<name> and returns its path.
-func prepareEmptyVolume(podDir, name string, mode uint32, uid, gid int) (string, error) {
-	parent := filepath.Join(podDir, stage1abi.SharedVolumesDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", parent, err)
-	}
-	if err := unix.Chmod(parent, 0o755); err != nil {
-		return "", fmt.Errorf("chmod %s: %w", parent, err)
-	}
-	dir := filepath.Join(parent, name)
-	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
-		return "", fmt.Errorf("create empty volume %q: %w", name, err)
-	}
-	if err := os.Lchown(dir, uid, gid); err != nil {
-		return "", fmt.Errorf("chown empty volume %q: %w", name, err)
-	}
-	if err := unix.Chmod(dir, mode); err != nil {
-		return "", fmt.Errorf("chmod empty volume %q: %w", name, err)
-	}
-	return dir, nil
-}
-
 // mountVolume mounts one volume into the app.
-func mountVolume(m *mounter, p *Pod, vm fly.VolumeMount) error {
+func mountVolume(m *mounter, p *Pod, vm stage2app.VolumeMount) error {
 	v := vm.Volume
-	var src string
-	if v.Kind == fly.VolumeEmpty {
-		mode, uid, gid, err := fly.EmptyVolumeAttrs(v)
-		if err != nil {
-			return err
-		}
-		if src, err = prepareEmptyVolume(p.Dir, v.Name.String(), mode, uid, gid); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if src, err = filepath.EvalSymlinks(v.Source); err != nil {
-			return fmt.Errorf("host volume %q: source: %w", v.Name, err)
-		}
+	src, err := stage2app.VolumeSource(p.Dir, v)
+	if err != nil {
+		return err
 	}
 	target, err := m.bindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
 	if err != nil {
 		return fmt.Errorf("volume %q: %w", v.Name, err)
 	}
-	if v.Kind == fly.VolumeHost {
+	if v.Kind == stage2app.VolumeHost {
 		m.noCreate = append(m.noCreate, target)
 	}
 	return nil
@@ -257,7 +147,7 @@ func mountVolume(m *mounter, p *Pod, vm fly.VolumeMount) error {
 // podFiles are the per-pod files the supervisor binds into every app.
 type podFiles struct {
 	hostname string // file holding the hostname
-	dns      fly.DNSModes
+	dns      stage2app.DNSModes
 }
 
 // setupAppMounts makes every mount of one app: /proc of the pod's PID
@@ -271,7 +161,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	m := &mounter{rootfs: rootfs, log: l}
 	ro := a.RuntimeApp.ReadOnlyRootFS
 	if ro {
-		if err := bindMount(rootfs, rootfs, true, false); err != nil {
+		if err := podmount.Bind(rootfs, rootfs, true, false); err != nil {
 			return err
 		}
 	}
@@ -288,7 +178,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	if err := m.setupDev(); err != nil {
 		return err
 	}
-	if err := ensureTmp(rootfs); err != nil {
+	if err := stage2app.EnsureTmp(rootfs); err != nil {
 		return err
 	}
 	if err := ensureMtab(rootfs); err != nil {
@@ -300,7 +190,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	if err := setupDNS(m, p, pf); err != nil {
 		return err
 	}
-	vms, warnings, err := fly.PlanVolumes(p.Manifest, a.RuntimeApp, a.App)
+	vms, warnings, err := stage2app.PlanVolumes(p.Manifest, a.RuntimeApp, a.App)
 	if err != nil {
 		return err
 	}
@@ -313,7 +203,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 		}
 	}
 	if ro {
-		if err := remountReadOnly(rootfs); err != nil {
+		if err := podmount.RemountReadOnly(rootfs); err != nil {
 			return err
 		}
 	}

@@ -12,13 +12,13 @@
 package native
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rkt/rkt/stage1/entrypoint"
+	"github.com/rkt/rkt/stage1/stage1log"
 )
 
 // InterfaceVersion is the stage1 interface version native implements.
@@ -30,7 +30,7 @@ const ImageName = "coreos.com/rkt/stage1-native"
 // Exit statuses of the entrypoints.
 const (
 	ExitOK          = 0
-	ExitStage1Error = 254
+	ExitStage1Error = stage1log.ExitStage1Error
 )
 
 // Entrypoint names: the basenames the binary answers to. EntrypointInit
@@ -43,10 +43,10 @@ const (
 	EntrypointInit  = "init"
 )
 
-var entrypoints map[string]func(args []string) int
+var entrypoints map[string]entrypoint.Func
 
 func init() {
-	entrypoints = map[string]func(args []string) int{
+	entrypoints = map[string]entrypoint.Func{
 		EntrypointRun:   Run,
 		EntrypointEnter: Enter,
 		EntrypointGC:    GC,
@@ -57,20 +57,10 @@ func init() {
 	}
 }
 
-var errUsage = errors.New("unknown entrypoint")
-
 // selectEntrypoint returns the entrypoint named by argv (its basename, or
 // else its first argument) and the arguments that entrypoint gets.
 func selectEntrypoint(argv []string) (string, []string, error) {
-	if len(argv) > 0 {
-		if name := filepath.Base(argv[0]); entrypoints[name] != nil {
-			return name, argv[1:], nil
-		}
-	}
-	if len(argv) > 1 && entrypoints[argv[1]] != nil {
-		return argv[1], argv[2:], nil
-	}
-	return "", nil, errUsage
+	return entrypoint.Select(entrypoints, argv)
 }
 
 // Main runs the entrypoint argv selects and returns the exit status.
@@ -91,29 +81,7 @@ func Main(argv []string) int {
 	return entrypoints[name](args)
 }
 
-// logger writes the stage1's messages to stderr.
-type logger struct {
-	out   io.Writer
-	debug bool
-}
+// logger is the stage1 logger.
+type logger = stage1log.Logger
 
-func newLogger(debug bool) *logger { return &logger{out: os.Stderr, debug: debug} }
-
-func (l *logger) Errorf(format string, args ...any) {
-	fmt.Fprintf(l.out, "stage1: "+format+"\n", args...)
-}
-
-func (l *logger) Warnf(format string, args ...any) {
-	fmt.Fprintf(l.out, "stage1: warning: "+format+"\n", args...)
-}
-
-func (l *logger) Debugf(format string, args ...any) {
-	if l.debug {
-		fmt.Fprintf(l.out, "stage1: debug: "+format+"\n", args...)
-	}
-}
-
-func (l *logger) fail(err error) int {
-	l.Errorf("%v", err)
-	return ExitStage1Error
-}
+func newLogger(debug bool) *logger { return stage1log.New(debug) }

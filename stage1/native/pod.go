@@ -1,17 +1,13 @@
 package native
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
-	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/poddir"
 )
 
 // Pod is what native reads from a pod directory.
@@ -38,14 +34,10 @@ type App struct {
 func (a *App) Name() string { return a.RuntimeApp.Name.String() }
 
 // AppRootfs returns the host path of an app's rootfs.
-func (p *Pod) AppRootfs(app string) string {
-	return filepath.Join(p.Dir, filepath.FromSlash(stage1abi.AppRootfsRel(app)))
-}
+func (p *Pod) AppRootfs(app string) string { return poddir.AppRootfs(p.Dir, app) }
 
 // Stage1Path returns the host path of rel inside the stage1 rootfs.
-func (p *Pod) Stage1Path(rel ...string) string {
-	return filepath.Join(append([]string{p.Dir, stage1abi.Stage1RootfsRel}, rel...)...)
-}
+func (p *Pod) Stage1Path(rel ...string) string { return poddir.Stage1Path(p.Dir, rel...) }
 
 // FindApp returns the app called name; "" names the only app of a
 // single-app pod.
@@ -64,23 +56,10 @@ func (p *Pod) FindApp(name string) (*App, error) {
 	return nil, fmt.Errorf("the pod has no app %q", name)
 }
 
-// readPodManifest reads <dir>/pod.
-func readPodManifest(dir string) (*schema.PodManifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stage1abi.PodManifestFile))
-	if err != nil {
-		return nil, fmt.Errorf("read the pod manifest: %w", err)
-	}
-	pm := &schema.PodManifest{}
-	if err := json.Unmarshal(data, pm); err != nil {
-		return nil, fmt.Errorf("parse the pod manifest: %w", err)
-	}
-	return pm, nil
-}
-
 // LoadPod reads the pod in dir. It fails unless the pod has at least one
 // app and every app has a non-empty exec.
 func LoadPod(dir string) (*Pod, error) {
-	pm, err := readPodManifest(dir)
+	pm, err := poddir.ReadPodManifest(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -90,43 +69,10 @@ func LoadPod(dir string) (*Pod, error) {
 	p := &Pod{Dir: dir, Manifest: pm}
 	for i := range pm.Apps {
 		a := &App{RuntimeApp: &pm.Apps[i]}
-		im, err := readImageManifest(dir, a.Name())
-		if err != nil {
+		if a.App, a.ImageName, err = poddir.EffectiveApp(dir, a.RuntimeApp); err != nil {
 			return nil, err
-		}
-		a.App = a.RuntimeApp.App
-		if a.App == nil && im != nil {
-			a.App = im.App
-		}
-		switch {
-		case a.RuntimeApp.Image.Name != nil && !a.RuntimeApp.Image.Name.Empty():
-			a.ImageName = a.RuntimeApp.Image.Name.String()
-		case im != nil:
-			a.ImageName = im.Name.String()
-		default:
-			a.ImageName = a.Name()
-		}
-		if a.App == nil || len(a.App.Exec) == 0 || strings.TrimSpace(a.App.Exec[0]) == "" {
-			return nil, fmt.Errorf(`image %q has an empty "exec" (try --exec=BINARY)`, a.ImageName)
 		}
 		p.Apps = append(p.Apps, a)
 	}
 	return p, nil
-}
-
-// readImageManifest reads the app's image manifest from the stage1
-// rootfs; a missing one is not an error (nil).
-func readImageManifest(dir, app string) (*schema.ImageManifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(stage1abi.AppManifestRel(app))))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the image manifest of app %q: %w", app, err)
-	}
-	im := &schema.ImageManifest{}
-	if err := json.Unmarshal(data, im); err != nil {
-		return nil, fmt.Errorf("parse the image manifest of app %q: %w", app, err)
-	}
-	return im, nil
 }

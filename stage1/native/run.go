@@ -14,9 +14,10 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/fly"
 	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // Modes of the files native writes.
@@ -49,12 +50,12 @@ const (
 func Run(args []string) int {
 	ra, err := stage1abi.ParseRunArgs(args)
 	if err != nil {
-		return newLogger(false).fail(err)
+		return newLogger(false).Fail(err)
 	}
 	l := newLogger(ra.Debug)
 	code, err := run(args, ra, l)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	return code
 }
@@ -88,7 +89,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := fly.ParseDNSModes(ra.DNSConfMode); err != nil {
+	if _, err := stage2app.ParseDNSModes(ra.DNSConfMode); err != nil {
 		return 0, err
 	}
 	flags, err := CloneFlags(ra)
@@ -209,7 +210,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil && !errors.As(err, &ee) {
 		return 0, fmt.Errorf("wait for the pod supervisor: %w", err)
 	}
-	return exitCode(cmd.ProcessState), nil
+	return podproc.ExitStatus(cmd.ProcessState), nil
 }
 
 // listenEnter creates the enter socket in the pod directory dir (bound by
@@ -259,16 +260,9 @@ func notifySignals() chan os.Signal {
 
 // lockFile returns the pod lock fd from the environment.
 func lockFile() (*os.File, error) {
-	s := os.Getenv(stage1abi.LockFDEnv)
-	if s == "" {
-		return nil, fmt.Errorf("%s is not set: stage0 must pass the pod's lock", stage1abi.LockFDEnv)
-	}
-	fd, err := strconv.Atoi(s)
-	if err != nil || fd < 3 {
-		return nil, fmt.Errorf("%s=%q is not a file descriptor above 2", stage1abi.LockFDEnv, s)
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return nil, fmt.Errorf("%s=%d: %w", stage1abi.LockFDEnv, fd, err)
+	fd, err := podproc.LockFD()
+	if err != nil {
+		return nil, err
 	}
 	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), "pod-lock"), nil
@@ -279,21 +273,4 @@ func lockFile() (*os.File, error) {
 func ownsTerminal() bool {
 	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
-}
-
-// exitCode is a process's status as the pod reports it: its exit code,
-// or 128+N when signal N killed it.
-func exitCode(state *os.ProcessState) int {
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return state.ExitCode()
-}
-
-// waitStatusCode is exitCode for a raw wait status.
-func waitStatusCode(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }

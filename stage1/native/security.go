@@ -139,22 +139,22 @@ func AppExec(args []string) int {
 	unix.CloseOnExec(appExecErrorFD)
 	ef := os.NewFile(appExecErrorFD, "app-exec-error")
 	l := newLogger(false)
-	l.out = io.MultiWriter(os.Stderr, ef)
+	l.Out = io.MultiWriter(os.Stderr, ef)
 	f := os.NewFile(appExecConfigFD, "app-exec-config")
 	if f == nil {
-		return l.fail(errors.New("app-exec: no configuration"))
+		return l.Fail(errors.New("app-exec: no configuration"))
 	}
 	data, err := io.ReadAll(f)
 	f.Close()
 	if err != nil {
-		return l.fail(fmt.Errorf("app-exec: read the configuration: %w", err))
+		return l.Fail(fmt.Errorf("app-exec: read the configuration: %w", err))
 	}
 	cfg := &appExecConfig{}
 	if err := json.Unmarshal(data, cfg); err != nil {
-		return l.fail(fmt.Errorf("app-exec: parse the configuration: %w", err))
+		return l.Fail(fmt.Errorf("app-exec: parse the configuration: %w", err))
 	}
 	if err := cfg.exec(); err != nil {
-		return l.fail(fmt.Errorf("app-exec: %w", err))
+		return l.Fail(fmt.Errorf("app-exec: %w", err))
 	}
 	return ExitStage1Error // not reached
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/podproc"
 )
 
 // Stop is the `stop` entrypoint: SIGTERM to the pod supervisor (whose
@@ -22,14 +23,14 @@ func Stop(args []string) int {
 	l := newLogger(false)
 	sa, err := stage1abi.ParseStopArgs(args)
 	if err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		return l.fail(fmt.Errorf("pod directory: %w", err))
+		return l.Fail(fmt.Errorf("pod directory: %w", err))
 	}
 	if err := StopPod(dir, sa.Force); err != nil {
-		return l.fail(err)
+		return l.Fail(err)
 	}
 	return ExitOK
 }
@@ -39,7 +40,7 @@ func Stop(args []string) int {
 // (137, as for any killed app) before the pod ends; the supervisor itself
 // is killed only if it has not gone within a second.
 func StopPod(dir string, force bool) error {
-	pid, err := readPIDFile(filepath.Join(dir, stage1abi.PIDFile))
+	pid, err := podproc.ReadPIDFile(filepath.Join(dir, stage1abi.PIDFile))
 	if err != nil {
 		return fmt.Errorf("the pod has no usable pid file: %w", err)
 	}
@@ -81,17 +82,4 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-// readPIDFile reads a positive process ID from a file.
-func readPIDFile(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a process ID", path, data)
-	}
-	return n, nil
 }

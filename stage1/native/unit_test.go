@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/podproc"
 )
 
 func TestSelectEntrypoint(t *testing.T) {
@@ -79,7 +80,7 @@ func TestHostsFileAndEnv(t *testing.T) {
 	if envLookup(env, "PATH") != "/bin" || envLookup(env, "A") != "b=c" || envLookup(env, "B") != "" {
 		t.Error("envLookup")
 	}
-	if waitStatusCode(unix.WaitStatus(9)) != 137 || waitStatusCode(unix.WaitStatus(5<<8)) != 5 {
+	if podproc.WaitExitStatus(unix.WaitStatus(9)) != 137 || podproc.WaitExitStatus(unix.WaitStatus(5<<8)) != 5 {
 		t.Error("waitStatusCode")
 	}
 }

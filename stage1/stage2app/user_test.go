@@ -1,4 +1,4 @@
-package fly
+package stage2app
 
 import (
 	"errors"

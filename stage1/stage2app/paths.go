@@ -1,4 +1,4 @@
-package fly
+package stage2app
 
 import (
 	"errors"
@@ -128,14 +128,4 @@ func isExecutable(rootfs, p string) error {
 		return fmt.Errorf("executable %q: not an executable file", p)
 	}
 	return nil
-}
-
-// envLookup returns the value of name in a NAME=VALUE list.
-func envLookup(env []string, name string) (string, bool) {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
 }

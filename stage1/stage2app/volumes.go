@@ -1,14 +1,19 @@
-package fly
+package stage2app
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/common/stage1abi"
 )
 
 // Volume kinds (appc).
@@ -185,3 +190,44 @@ func cleanTarget(p string) (string, error) {
 
 // depth is the number of components of a clean absolute path.
 func depth(p string) int { return strings.Count(p, "/") }
+
+// PrepareEmptyVolume creates (or re-owns) an empty volume's directory
+// <pod>/sharedVolumes/<name> and returns its path.
+func PrepareEmptyVolume(podDir, name string, mode uint32, uid, gid int) (string, error) {
+	parent := filepath.Join(podDir, stage1abi.SharedVolumesDir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", parent, err)
+	}
+	if err := unix.Chmod(parent, 0o755); err != nil {
+		return "", fmt.Errorf("chmod %s: %w", parent, err)
+	}
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("create empty volume %q: %w", name, err)
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("chown empty volume %q: %w", name, err)
+	}
+	if err := unix.Chmod(dir, mode); err != nil {
+		return "", fmt.Errorf("chmod empty volume %q: %w", name, err)
+	}
+	return dir, nil
+}
+
+// VolumeSource returns the host path to bind for the volume v of the pod
+// in podDir: an empty volume's directory, prepared with its mode and
+// owner, or a host volume's source with its symlinks resolved.
+func VolumeSource(podDir string, v types.Volume) (string, error) {
+	if v.Kind == VolumeEmpty {
+		mode, uid, gid, err := EmptyVolumeAttrs(v)
+		if err != nil {
+			return "", err
+		}
+		return PrepareEmptyVolume(podDir, v.Name.String(), mode, uid, gid)
+	}
+	src, err := filepath.EvalSymlinks(v.Source)
+	if err != nil {
+		return "", fmt.Errorf("host volume %q: source: %w", v.Name, err)
+	}
+	return src, nil
+}

@@ -1,4 +1,4 @@
-package fly
+package stage2app
 
 import (
 	"bytes"
@@ -46,4 +46,14 @@ func ParseEnvFile(data []byte) []string {
 		}
 	}
 	return out
+}
+
+// LookupEnv returns the value of name in a NAME=VALUE list.
+func LookupEnv(env []string, name string) (string, bool) {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
 }
