@@ -28,14 +28,23 @@ func startPod(t *testing.T, e *harness.Env, args ...string) (*exec.Cmd, string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails half way must not leave the pod running: stop it
+	// (the pod's processes outlive a killed `rkt run`) and collect it.
+	var uuid string
 	t.Cleanup(func() {
+		if uuid != "" {
+			e.Rkt("stop", "--force", uuid)
+		}
 		cmd.Process.Kill()
 		cmd.Wait()
+		if uuid != "" {
+			e.Rkt("gc", "--grace-period=0s")
+		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(uuidFile); err == nil && len(b) == 36 {
-			uuid := string(b)
+			uuid = string(b)
 			if st := e.Rkt("status", uuid); st.Code == 0 && strings.Contains(st.Stdout, "state=running") && strings.Contains(st.Stdout, "pid=") {
 				return cmd, uuid
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,6 +346,303 @@ func TestNetPortForward(t *testing.T) {
 	waitCmd(t, cmd)
 	e.Rkt("gc", "--grace-period=0s").OK(t)
 	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), uuid) || strings.Contains(string(out), "CNI-DN-") {
+		t.Errorf("iptables rules left after gc:\n%s", out)
+	}
+}
+
+// podIP returns the ip4 address `rkt status` records for the pod on
+// network name.
+func podIP(t *testing.T, e *harness.Env, uuid, name string) string {
+	t.Helper()
+	st := e.Rkt("status", uuid).OK(t).Stdout
+	m := regexp.MustCompile(`networks=(?:[^\s]*,)?` + regexp.QuoteMeta(name) + `:ip4=([0-9.]+)`).FindStringSubmatch(st)
+	if m == nil {
+		t.Fatalf("status of %s lacks networks=%s:ip4=...:\n%s", uuid, name, st)
+	}
+	return m[1]
+}
+
+// hostRoutes returns the host's routes to ip (a ptp pod's host side
+// has one through its veth while the pod's link exists).
+func hostRoutes(t *testing.T, ip string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-4", "-o", "route", "show", "to", ip+"/32").Output()
+	if err != nil {
+		t.Fatalf("ip route: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// checkLinksGone fails if the host still routes to one of ips through
+// a pod's veth (the veth of a pod outlives it only with its netns).
+func checkLinksGone(t *testing.T, ips map[string]bool) {
+	t.Helper()
+	for ip := range ips {
+		if r := hostRoutes(t, ip); r != "" {
+			t.Errorf("host side of %s left: %s", ip, r)
+		}
+	}
+}
+
+// stopOnCleanup stops the pod and collects it at the end of the test
+// (before startPod's cleanup kills its rkt run), so that a failing test
+// leaves no netns, veth or chain behind.
+func stopOnCleanup(t *testing.T, e *harness.Env, uuid string, cmd *exec.Cmd) {
+	t.Cleanup(func() {
+		if st := e.Rkt("status", uuid); st.Code == 0 && strings.Contains(st.Stdout, "state=running") {
+			e.Rkt("stop", uuid)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		e.Rkt("gc", "--grace-period=0s")
+	})
+}
+
+// leaseOwner returns the container id (pod uuid) holding host-local's
+// lease of ip in dir, or "" when ip is free. Checking the owner and not
+// just the file keeps the checks right when other pods (of concurrent
+// runs) take a released address again.
+func leaseOwner(dir, ip string) string {
+	b, err := os.ReadFile(filepath.Join(dir, ip))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+}
+
+// checkGCReleased runs gc and checks that the leases of ips, the pods'
+// masquerading rules and their veths are gone.
+func checkGCReleased(t *testing.T, e *harness.Env, uuids []string, ips map[string]bool) {
+	t.Helper()
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	ours := map[string]bool{}
+	for _, u := range uuids {
+		ours[u] = true
+	}
+	for ip := range ips {
+		if o := leaseOwner(cniLeaseDir, ip); ours[o] {
+			t.Errorf("lease of %s kept for pod %s after gc", ip, o)
+		}
+	}
+	if out, _ := exec.Command("iptables-save").Output(); len(out) > 0 {
+		for _, u := range uuids {
+			if strings.Contains(string(out), u) {
+				t.Errorf("iptables rules of pod %s left after gc", u)
+			}
+		}
+	}
+	checkLinksGone(t, ips)
+	for _, u := range uuids {
+		if r := e.Rkt("status", u); r.Code == 0 {
+			t.Errorf("pod %s still there after gc: %s", u, r.Stdout)
+		}
+	}
+}
+
+// TestNetManySequentialPods: 50 pods on the default network, one after
+// the other, get 50 distinct addresses, and gc releases every lease.
+func TestNetManySequentialPods(t *testing.T) {
+	e, _ := runEnv(t)
+	const n = 50
+	ips := map[string]bool{}
+	var uuids []string
+	for i := 0; i < n; i++ {
+		f := filepath.Join(e.Root, "seq-uuid-"+strconv.Itoa(i))
+		nativeRun(t, e, "--net=default", "--uuid-file-save="+f, "example.com/busybox", "--exec=/bin/true").OK(t)
+		uuid := readFile(t, f)
+		ip := podIP(t, e, uuid, "default")
+		if !strings.HasPrefix(ip, "172.16.28.") {
+			t.Errorf("pod %d: address %s outside 172.16.28.0/24", i, ip)
+		}
+		if ips[ip] {
+			t.Errorf("pod %d: address %s given twice", i, ip)
+		}
+		ips[ip] = true
+		uuids = append(uuids, uuid)
+	}
+	if len(ips) != n {
+		t.Errorf("%d distinct addresses for %d pods", len(ips), n)
+	}
+	checkGCReleased(t, e, uuids, ips)
+}
+
+// TestNetConcurrentPods: 20 pods started at once on the default network
+// all run and get distinct addresses (no IPAM race).
+func TestNetConcurrentPods(t *testing.T) {
+	e, _ := runEnv(t)
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]*harness.Result, n)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = e.Rkt(append(append([]string{"run"}, nativeFlags(t)...), "--net=default",
+				"--uuid-file-save="+filepath.Join(e.Root, "conc-uuid-"+strconv.Itoa(i)), "example.com/busybox", "--exec=/bin/true")...)
+		}(i)
+	}
+	wg.Wait()
+	ips := map[string]bool{}
+	var uuids []string
+	for i, r := range results {
+		if r.Code != 0 {
+			t.Errorf("pod %d: %s", i, r)
+			continue
+		}
+		uuid := readFile(t, filepath.Join(e.Root, "conc-uuid-"+strconv.Itoa(i)))
+		ip := podIP(t, e, uuid, "default")
+		if ips[ip] {
+			t.Errorf("pod %d: address %s given twice", i, ip)
+		}
+		ips[ip] = true
+		uuids = append(uuids, uuid)
+	}
+	if len(ips) != n {
+		t.Errorf("%d distinct addresses for %d pods", len(ips), n)
+	}
+	checkGCReleased(t, e, uuids, ips)
+}
+
+// TestNetBridgeNetwork: a user network of net.d using the CNI bridge
+// plugin: the pod gets an address of its subnet and the host reaches it.
+func TestNetBridgeNetwork(t *testing.T) {
+	e, _ := runEnv(t)
+	nativeFlags(t)
+	// A subnet and a bridge nobody else uses (other runs may be going on).
+	var subnet, prefix string
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	for i := 0; i < 50 && subnet == ""; i++ {
+		p := fmt.Sprintf("10.213.%d.", rnd.Intn(256))
+		if !strings.Contains(string(routes), p) {
+			prefix, subnet = p, p+"0/24"
+		}
+	}
+	if subnet == "" {
+		t.Skip("no unused 10.213.x.0/24 subnet")
+	}
+	br := fmt.Sprintf("rktbr%06x", rnd.Intn(1<<24))
+	name := "br" + br[5:]
+	t.Cleanup(func() {
+		if _, err := os.Stat("/sys/class/net/" + br); err == nil {
+			if out, err := exec.Command("ip", "link", "del", br).CombinedOutput(); err != nil {
+				t.Errorf("ip link del %s: %v: %s", br, err, out)
+			}
+		}
+	})
+	conf := fmt.Sprintf(`{"cniVersion":"0.4.0","name":%q,"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,
+  "ipam":{"type":"host-local","subnet":%q,"routes":[{"dst":"0.0.0.0/0"}]}}`, name, br, subnet)
+	netd := filepath.Join(e.LocalConfig, "net.d")
+	if err := os.MkdirAll(netd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(netd, "10-br.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := netRun(t, e, name, "ip -4 -o addr show eth0; ip route").OK(t)
+	if !strings.Contains(r.Stdout, "inet "+prefix) || !strings.Contains(r.Stdout, "default via "+prefix+"1 dev eth0") {
+		t.Errorf("--net=%s: eth0 not on %s: %s", name, subnet, r)
+	}
+
+	script := `mkdir -p /tmp/www; echo "hello from $(hostname)" > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www`
+	cmd, uuid := startPod(t, e, append(nativeFlags(t), "--net="+name, "example.com/busybox", "--exec=/bin/sh", "--", "-c", script)...)
+	stopOnCleanup(t, e, uuid, cmd)
+	ip := podIP(t, e, uuid, name)
+	if !strings.HasPrefix(ip, prefix) {
+		t.Errorf("pod address %s outside %s", ip, subnet)
+	}
+	if got := httpGet(t, "http://"+ip+":8080/index.html"); got != "hello from rkt-"+uuid+"\n" {
+		t.Errorf("pod at %s answered %q", ip, got)
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", br).Output(); err != nil || !strings.Contains(string(out), "veth") {
+		t.Errorf("no veth on bridge %s: %v %s", br, err, out)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", br, "bridge")); err != nil {
+		t.Errorf("bridge %s: %v", br, err)
+	}
+	e.Rkt("stop", uuid).OK(t)
+	waitCmd(t, cmd)
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	if out, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("veths left on bridge %s after gc: %s", br, out)
+	}
+	for _, d := range []string{"/var/lib/cni/rkt-networks/" + name, "/var/lib/cni/networks/" + name} {
+		if o := leaseOwner(d, ip); o == uuid {
+			t.Errorf("lease %s/%s kept after gc", d, ip)
+		}
+	}
+	// The bridge plugin leaves the bridge itself behind on DEL.
+	if out, err := exec.Command("ip", "link", "del", br).CombinedOutput(); err != nil {
+		t.Errorf("ip link del %s: %v: %s", br, err, out)
+	}
+}
+
+// TestNetPodToPod: a pod reaches another pod of the default network on
+// its address, and through the other pod's forwarded host port.
+func TestNetPodToPod(t *testing.T) {
+	e, id := runEnv(t)
+	cmdB, uuidB, ipB := startNetPod(t, e, "default")
+	stopOnCleanup(t, e, uuidB, cmdB)
+	if hostRoutes(t, ipB) == "" {
+		t.Errorf("no host route to the running pod at %s", ipB)
+	}
+	if o := leaseOwner(cniLeaseDir, ipB); o != uuidB {
+		t.Errorf("lease of %s held by %q, want %s", ipB, o, uuidB)
+	}
+	httpGet(t, "http://"+ipB+":8080/index.html") // B listens
+	want := "hello from rkt-" + uuidB
+	r := netRun(t, e, "default", "timeout 10 wget -q -O - http://"+ipB+":8080/index.html").OK(t)
+	if strings.TrimSpace(r.Stdout) != want {
+		t.Errorf("pod to %s: %s", ipB, r)
+	}
+
+	// B's port forwarded on the host, reached from another pod through
+	// the host side of its link and the host's own address.
+	aci := httpACI(t, e, id)
+	port := freePort(t)
+	script := `mkdir -p /tmp/www; echo "hello from $(hostname)" > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www`
+	cmdC, uuidC := startPod(t, e, append(nativeFlags(t), "--port=http:"+strconv.Itoa(port), aci, "--exec=/bin/sh", "--", "-c", script)...)
+	stopOnCleanup(t, e, uuidC, cmdC)
+	ipC := podIP(t, e, uuidC, "default")
+	wantC := "hello from rkt-" + uuidC
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); strings.TrimSpace(got) != wantC {
+		t.Errorf("127.0.0.1:%d answered %q", port, got)
+	}
+	targets := []string{"172.16.28.1"}
+	if a := hostAddr(); a != "" {
+		targets = append(targets, a)
+	}
+	for _, h := range targets {
+		r := netRun(t, e, "default", fmt.Sprintf("timeout 10 wget -q -O - http://%s:%d/index.html", h, port)).OK(t)
+		if strings.TrimSpace(r.Stdout) != wantC {
+			t.Errorf("pod to forwarded %s:%d: %s", h, port, r)
+		}
+	}
+	// Hairpin: a pod reaches its own forwarded port.
+	port2 := freePort(t)
+	r = nativeRun(t, e, "--port=http:"+strconv.Itoa(port2), aci, "--exec=/bin/sh", "--", "-c",
+		fmt.Sprintf(`mkdir -p /tmp/www; echo "self $(hostname)" > /tmp/www/index.html; httpd -p 8080 -h /tmp/www; sleep 0.2; timeout 10 wget -q -O - http://172.16.28.1:%d/index.html`, port2)).OK(t)
+	if !strings.HasPrefix(strings.TrimSpace(r.Stdout), "self rkt-") {
+		t.Errorf("pod to its own forwarded port %d: %s", port2, r)
+	}
+	for _, p := range []struct {
+		cmd  *exec.Cmd
+		uuid string
+	}{{cmdB, uuidB}, {cmdC, uuidC}} {
+		e.Rkt("stop", p.uuid).OK(t)
+		waitCmd(t, p.cmd)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	checkLinksGone(t, map[string]bool{ipB: true, ipC: true})
+	if leaseOwner(cniLeaseDir, ipB) == uuidB || leaseOwner(cniLeaseDir, ipC) == uuidC {
+		t.Errorf("leases of %s, %s kept after gc", ipB, ipC)
+	}
+	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), uuidB) || strings.Contains(string(out), uuidC) {
 		t.Errorf("iptables rules left after gc:\n%s", out)
 	}
 }
