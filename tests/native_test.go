@@ -285,8 +285,9 @@ func TestNativeCgroupsEnter(t *testing.T) {
 	}
 	// The pid file is written before the apps start: wait for the app's
 	// cgroup rather than race the supervisor.
+	// The cgroup appears before its limits are written: wait for them.
 	var limit string
-	for deadline := time.Now().Add(10 * time.Second); limit == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); limit != "64000000" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if b, err := os.ReadFile("/sys/fs/cgroup/memory/rkt-" + uuid + "/app-busybox/memory.limit_in_bytes"); err == nil {
 			limit = strings.TrimSpace(string(b))
 		} else if b, err := os.ReadFile("/sys/fs/cgroup/rkt-" + uuid + "/app-busybox/memory.max"); err == nil {
