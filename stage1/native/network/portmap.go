@@ -63,7 +63,7 @@ func withPortmap(c *conf, ports []PortMapping) (*conf, error) {
 		return nil, fmt.Errorf("network %s with port forwarding: %w", c.list.Name, err)
 	}
 	file := strings.TrimSuffix(strings.TrimSuffix(c.file, ".conflist"), ".conf") + ".conflist"
-	return &conf{file: file, path: c.path, bytes: b, list: l}, nil
+	return &conf{file: file, path: c.path, bytes: b, list: l, rktMasq: c.rktMasq}, nil
 }
 
 // hasPortmap reports whether a network list chains the portmap plugin.
