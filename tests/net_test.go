@@ -646,3 +646,19 @@ func TestNetPodToPod(t *testing.T) {
 		t.Errorf("iptables rules left after gc:\n%s", out)
 	}
 }
+
+// Two pods cannot have the same requested address: the second fails
+// clearly and leaves nothing behind.
+func TestNetIPConflict(t *testing.T) {
+	e, _ := runEnv(t)
+	ip := "172.16.28.242"
+	cmd, uuid := startPod(t, e, "--net=default:IP="+ip, "example.com/busybox", "--exec=/bin/sleep", "--", "1000")
+	if st := e.Rkt("status", uuid).OK(t).Stdout; !strings.Contains(st, "networks=default:ip4="+ip) {
+		t.Fatalf("first pod did not get %s: %s", ip, st)
+	}
+	r := e.Rkt("run", "--net=default:IP="+ip, "example.com/busybox", "--exec=/bin/true")
+	r.Fails(t, 254, ip)
+	e.Rkt("stop", "--force", uuid).OK(t)
+	cmd.Wait()
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+}
