@@ -662,3 +662,40 @@ func TestNetIPConflict(t *testing.T) {
 	cmd.Wait()
 	e.Rkt("gc", "--grace-period=0s").OK(t)
 }
+
+// A third-party plugin from net.d gets the CNI environment and its
+// configuration on stdin (reference TEST-45); networks get eth0, eth1...
+// in the order of their configuration file names, as in rkt (the
+// built-in default network sorts as 99-default.conf: last).
+func TestNetThirdPartyPlugin(t *testing.T) {
+	e, _ := runEnv(t)
+	netd := filepath.Join(e.LocalConfig, "net.d")
+	if err := os.MkdirAll(netd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(e.Root, "plugin-calls")
+	plugin := "#!/bin/sh\n" +
+		"{ echo \"CMD=$CNI_COMMAND IF=$CNI_IFNAME ID=$CNI_CONTAINERID ARGS=$CNI_ARGS NETNS=$CNI_NETNS\"; cat; echo; } >> " + record + "\n" +
+		"[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\":\"0.4.0\"}'\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(netd, "rkttestplugin"), []byte(plugin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := `{"cniVersion":"0.4.0","name":"custom","type":"rkttestplugin"}`
+	if err := os.WriteFile(filepath.Join(netd, "20-custom.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	uuidFile := filepath.Join(e.Root, "uuid")
+	r := e.Rkt("run", "--uuid-file-save="+uuidFile, "--net=default,custom:K1=V1;K2=V2", "example.com/busybox", "--exec=/bin/sh", "--", "-c", "ls /sys/class/net")
+	r.OK(t)
+	uuid := readFile(t, uuidFile)
+	calls := readFile(t, record)
+	for _, want := range []string{"CMD=ADD IF=eth0 ID=" + uuid, "K1=V1", "K2=V2", "NETNS=/", `"name":"custom"`, "CMD=DEL IF=eth0"} {
+		if !strings.Contains(calls, want) {
+			t.Errorf("plugin calls lack %q:\n%s", want, calls)
+		}
+	}
+	if !strings.Contains(r.Stdout, "eth1") {
+		t.Errorf("the default network is not eth1: %s", r.Stdout)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+}
