@@ -699,3 +699,49 @@ func TestNetThirdPartyPlugin(t *testing.T) {
 	}
 	e.Rkt("gc", "--grace-period=0s").OK(t)
 }
+
+// default-restricted: 172.31.0.0/16, no route out; a user file named
+// "default" replaces the built-in default network; macvlan from net.d.
+func TestNetRestrictedOverrideMacvlan(t *testing.T) {
+	e, _ := runEnv(t)
+	r := netRun(t, e, "default-restricted", "ip -4 -o addr show eth0; ip route").OK(t)
+	if !strings.Contains(r.Stdout, "inet 172.31.") || strings.Contains(r.Stdout, "default via") {
+		t.Errorf("default-restricted: %s", r.Stdout)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+
+	netd := filepath.Join(e.LocalConfig, "net.d")
+	if err := os.MkdirAll(netd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	subnet := fmt.Sprintf("10.214.%d", 1+rand.Intn(250))
+	override := `{"cniVersion":"0.4.0","name":"default","type":"ptp","ipMasq":false,"ipam":{"type":"host-local","subnet":"` + subnet + `.0/24","routes":[{"dst":"0.0.0.0/0"}]}}`
+	if err := os.WriteFile(filepath.Join(netd, "50-default.conf"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = netRun(t, e, "default", "ip -4 -o addr show eth0").OK(t)
+	if !strings.Contains(r.Stdout, "inet "+subnet+".") {
+		t.Errorf("the user's default network was not used: %s", r)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	os.Remove(filepath.Join(netd, "50-default.conf"))
+
+	// The master: one end of a veth pair of the test's own (this kernel
+	// may have no dummy interfaces).
+	master := fmt.Sprintf("rktmv%d", rand.Intn(100000))
+	if out, err := exec.Command("ip", "link", "add", master, "type", "veth", "peer", "name", master+"p").CombinedOutput(); err != nil {
+		t.Fatalf("creating a macvlan master: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", master).Run() })
+	exec.Command("ip", "link", "set", master, "up").Run()
+	mv := fmt.Sprintf("10.215.%d", 1+rand.Intn(250))
+	conf := `{"cniVersion":"0.4.0","name":"mv","type":"macvlan","master":"` + master + `","ipam":{"type":"host-local","subnet":"` + mv + `.0/24"}}`
+	if err := os.WriteFile(filepath.Join(netd, "30-mv.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = netRun(t, e, "mv", "ip -4 -o addr show eth0").OK(t)
+	if !strings.Contains(r.Stdout, "inet "+mv+".") {
+		t.Errorf("macvlan network: %s", r)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+}
