@@ -745,3 +745,27 @@ func TestNetRestrictedOverrideMacvlan(t *testing.T) {
 	}
 	e.Rkt("gc", "--grace-period=0s").OK(t)
 }
+
+// DNS from the CNI result goes into resolv.conf unless --dns says
+// otherwise (reference TEST-45).
+func TestNetDNSFromCNI(t *testing.T) {
+	e, _ := runEnv(t)
+	netd := filepath.Join(e.LocalConfig, "net.d")
+	if err := os.MkdirAll(netd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	subnet := fmt.Sprintf("10.216.%d", 1+rand.Intn(250))
+	conf := `{"cniVersion":"0.4.0","name":"withdns","type":"ptp","ipMasq":false,"dns":{"nameservers":["10.9.8.7"],"search":["cni.example"]},"ipam":{"type":"host-local","subnet":"` + subnet + `.0/24"}}`
+	if err := os.WriteFile(filepath.Join(netd, "40-withdns.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := netRun(t, e, "withdns", "cat /etc/resolv.conf").OK(t)
+	if !strings.Contains(r.Stdout, "nameserver 10.9.8.7") || !strings.Contains(r.Stdout, "cni.example") {
+		t.Errorf("DNS from CNI: %q", r.Stdout)
+	}
+	r = netRun(t, e, "withdns", "cat /etc/resolv.conf", "--dns=10.1.2.3").OK(t)
+	if !strings.Contains(r.Stdout, "nameserver 10.1.2.3") || strings.Contains(r.Stdout, "10.9.8.7") {
+		t.Errorf("--dns must beat CNI: %q", r.Stdout)
+	}
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+}
