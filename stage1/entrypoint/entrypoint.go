@@ -6,7 +6,14 @@ package entrypoint
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/rkt/rkt/stage1/stage1log"
 )
 
 // Func is an entrypoint: it takes the arguments after the entrypoint's
@@ -29,4 +36,24 @@ func Select(table map[string]Func, argv []string) (string, []string, error) {
 		return argv[1], argv[2:], nil
 	}
 	return "", nil, ErrUsage
+}
+
+// Main runs the entrypoint of table that argv names and returns its exit
+// status. An unknown name is a stage1 error (exit status 254) listing the
+// entrypoints, except the internal ones in hidden.
+func Main(flavor string, table map[string]Func, hidden []string, argv []string) int {
+	name, args, err := Select(table, argv)
+	if err != nil {
+		var names []string
+		for n := range table {
+			if !slices.Contains(hidden, n) {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		fmt.Fprintf(os.Stderr, "stage1: %v: invoke as one of %s, or as `%s ENTRYPOINT ARGS...`\n",
+			err, strings.Join(names, ", "), flavor)
+		return stage1log.ExitStage1Error
+	}
+	return table[name](args)
 }

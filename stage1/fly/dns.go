@@ -21,7 +21,7 @@ const stubHosts = "127.0.0.1 localhost localhost.localdomain\n"
 func setupDNS(m *mounter, p *Pod, modes stage2app.DNSModes) error {
 	exists := func(path string) bool { _, err := os.Stat(path); return err == nil }
 	bind := func(src, dst string) error {
-		_, err := m.bindInto(src, dst, false, true)
+		_, err := m.BindInto(src, dst, false, true)
 		return err
 	}
 
@@ -66,14 +66,14 @@ func setupDNS(m *mounter, p *Pod, modes stage2app.DNSModes) error {
 		}
 		return nil
 	}
-	t, err := stage2app.InRoot(m.rootfs, "/etc/hosts")
+	t, err := stage2app.InRoot(m.Path, "/etc/hosts")
 	if err != nil {
 		return err
 	}
 	if _, err := os.Lstat(t); !errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if _, err := stage2app.PrepareTarget(m.rootfs, "/etc/hosts", false, m.noCreate); err != nil {
+	if _, err := stage2app.PrepareTarget(m.Path, "/etc/hosts", false, m.NoCreate); err != nil {
 		return fmt.Errorf("/etc/hosts: %w", err)
 	}
 	if err := os.WriteFile(t, []byte(stubHosts), 0o644); err != nil {

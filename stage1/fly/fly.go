@@ -11,11 +11,6 @@
 package fly
 
 import (
-	"fmt"
-	"os"
-	"sort"
-	"strings"
-
 	"github.com/rkt/rkt/stage1/entrypoint"
 	"github.com/rkt/rkt/stage1/stage1log"
 )
@@ -56,21 +51,9 @@ func selectEntrypoint(argv []string) (string, []string, error) {
 	return entrypoint.Select(entrypoints, argv)
 }
 
-// Main runs the entrypoint argv selects and returns the process's exit
-// status.
+// Main runs the entrypoint argv selects and returns the exit status.
 func Main(argv []string) int {
-	name, args, err := selectEntrypoint(argv)
-	if err != nil {
-		names := make([]string, 0, len(entrypoints))
-		for n := range entrypoints {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "stage1: %v: invoke as one of %s, or as `fly ENTRYPOINT ARGS...`\n",
-			err, strings.Join(names, ", "))
-		return ExitStage1Error
-	}
-	return entrypoints[name](args)
+	return entrypoint.Main("fly", entrypoints, nil, argv)
 }
 
 // logger is the stage1 logger.

@@ -181,7 +181,7 @@ func startApp(rootfs, execPath string, argv []string, wd string, env []string, c
 // read-only root when the pod manifest asks for one.
 func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
 	rootfs := p.AppRootfs()
-	m := &mounter{rootfs: rootfs, log: l}
+	m := &mounter{Rootfs: podmount.Rootfs{Path: rootfs, Debugf: l.Debugf}, log: l}
 	ro := p.RuntimeApp.ReadOnlyRootFS
 	if ro {
 		// A bind of the rootfs on itself, so that it can be made
@@ -209,7 +209,7 @@ func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
 		l.Warnf("%s", w)
 	}
 	for _, vm := range vms {
-		if err := mountVolume(m, p, vm); err != nil {
+		if err := m.MountVolume(p.Dir, vm); err != nil {
 			return err
 		}
 	}
@@ -217,24 +217,6 @@ func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
 		if err := podmount.RemountReadOnly(rootfs); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// mountVolume mounts one volume into the app.
-func mountVolume(m *mounter, p *Pod, vm stage2app.VolumeMount) error {
-	v := vm.Volume
-	src, err := stage2app.VolumeSource(p.Dir, v)
-	if err != nil {
-		return err
-	}
-	target, err := m.bindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
-	if err != nil {
-		return fmt.Errorf("volume %q: %w", v.Name, err)
-	}
-	if v.Kind == stage2app.VolumeHost {
-		// Never create mount targets inside a host directory.
-		m.noCreate = append(m.noCreate, target)
 	}
 	return nil
 }

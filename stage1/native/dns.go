@@ -41,7 +41,7 @@ func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 // naming localhost and the pod's hostname.
 func setupDNS(m *mounter, p *Pod, pf *podFiles) error {
 	bind := func(src, dst string) error {
-		_, err := m.bindInto(src, dst, false, true)
+		_, err := m.BindInto(src, dst, false, true)
 		return err
 	}
 	stage0Resolv := p.Stage1Path("etc", "rkt-resolv.conf")
@@ -73,7 +73,7 @@ func setupDNS(m *mounter, p *Pod, pf *podFiles) error {
 	case exists(p.Stage1Path("etc", "rkt-hosts")):
 		hosts = p.Stage1Path("etc", "rkt-hosts")
 	default:
-		t, err := stage2app.InRoot(m.rootfs, "/etc/hosts")
+		t, err := stage2app.InRoot(m.Path, "/etc/hosts")
 		if err != nil {
 			return err
 		}

@@ -15,38 +15,13 @@ import (
 // mounter makes the mounts of an app rootfs (in the supervisor's mount
 // namespace, which dies with the pod).
 type mounter struct {
-	rootfs string
-	// noCreate are host paths under rootfs (binds of host file systems,
-	// kernel file systems) below which no mount target may be created.
-	noCreate []string
-	log      *logger
-}
-
-// target resolves p inside the rootfs and creates it when missing.
-func (m *mounter) target(p string, dir bool) (string, error) {
-	return stage2app.PrepareTarget(m.rootfs, p, dir, m.noCreate)
-}
-
-// bindInto binds the host path src onto p inside the rootfs.
-func (m *mounter) bindInto(src, p string, recursive, readOnly bool) (string, error) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return "", fmt.Errorf("bind %s: %w", src, err)
-	}
-	target, err := m.target(p, fi.IsDir())
-	if err != nil {
-		return "", err
-	}
-	if err := podmount.Bind(src, target, recursive, readOnly); err != nil {
-		return "", err
-	}
-	m.log.Debugf("bound %s on %s (recursive=%v, read-only=%v)", src, target, recursive, readOnly)
-	return target, nil
+	podmount.Rootfs
+	log *logger
 }
 
 // mountFS mounts a kernel file system on the directory p in the rootfs.
 func (m *mounter) mountFS(p, fstype, source string, flags uintptr, data string) (string, error) {
-	target, err := m.target(p, true)
+	target, err := m.Target(p, true)
 	if err != nil {
 		return "", err
 	}
@@ -127,23 +102,6 @@ func ensureMtab(rootfs string) error {
 	return nil
 }
 
-// mountVolume mounts one volume into the app.
-func mountVolume(m *mounter, p *Pod, vm stage2app.VolumeMount) error {
-	v := vm.Volume
-	src, err := stage2app.VolumeSource(p.Dir, v)
-	if err != nil {
-		return err
-	}
-	target, err := m.bindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
-	if err != nil {
-		return fmt.Errorf("volume %q: %w", v.Name, err)
-	}
-	if v.Kind == stage2app.VolumeHost {
-		m.noCreate = append(m.noCreate, target)
-	}
-	return nil
-}
-
 // podFiles are the per-pod files the supervisor binds into every app.
 type podFiles struct {
 	hostname string // file holding the hostname
@@ -158,7 +116,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)
 	}
-	m := &mounter{rootfs: rootfs, log: l}
+	m := &mounter{Rootfs: podmount.Rootfs{Path: rootfs, Debugf: l.Debugf}, log: l}
 	ro := a.RuntimeApp.ReadOnlyRootFS
 	if ro {
 		if err := podmount.Bind(rootfs, rootfs, true, false); err != nil {
@@ -169,12 +127,12 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	if err != nil {
 		return err
 	}
-	m.noCreate = append(m.noCreate, proc)
+	m.NoCreate = append(m.NoCreate, proc)
 	sys, err := m.mountFS("/sys", "sysfs", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
 	if err != nil {
 		return err
 	}
-	m.noCreate = append(m.noCreate, sys)
+	m.NoCreate = append(m.NoCreate, sys)
 	if err := m.setupDev(); err != nil {
 		return err
 	}
@@ -184,7 +142,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	if err := ensureMtab(rootfs); err != nil {
 		return err
 	}
-	if _, err := m.bindInto(pf.hostname, "/etc/hostname", false, true); err != nil {
+	if _, err := m.BindInto(pf.hostname, "/etc/hostname", false, true); err != nil {
 		return fmt.Errorf("/etc/hostname: %w", err)
 	}
 	if err := setupDNS(m, p, pf); err != nil {
@@ -198,7 +156,7 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 		l.Warnf("app %q: %s", a.Name(), w)
 	}
 	for _, vm := range vms {
-		if err := mountVolume(m, p, vm); err != nil {
+		if err := m.MountVolume(p.Dir, vm); err != nil {
 			return err
 		}
 	}

@@ -12,11 +12,6 @@
 package native
 
 import (
-	"fmt"
-	"os"
-	"sort"
-	"strings"
-
 	"github.com/rkt/rkt/stage1/entrypoint"
 	"github.com/rkt/rkt/stage1/stage1log"
 )
@@ -65,20 +60,7 @@ func selectEntrypoint(argv []string) (string, []string, error) {
 
 // Main runs the entrypoint argv selects and returns the exit status.
 func Main(argv []string) int {
-	name, args, err := selectEntrypoint(argv)
-	if err != nil {
-		names := make([]string, 0, len(entrypoints))
-		for n := range entrypoints {
-			if n != EntrypointInit && n != EntrypointAppExec {
-				names = append(names, n)
-			}
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "stage1: %v: invoke as one of %s, or as `native ENTRYPOINT ARGS...`\n",
-			err, strings.Join(names, ", "))
-		return ExitStage1Error
-	}
-	return entrypoints[name](args)
+	return entrypoint.Main("native", entrypoints, []string{EntrypointInit, EntrypointAppExec}, argv)
 }
 
 // logger is the stage1 logger.
