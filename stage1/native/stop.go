@@ -16,9 +16,8 @@ import (
 )
 
 // Stop is the `stop` entrypoint: SIGTERM to the pod supervisor (whose
-// pid is in <pod>/pid), which forwards it to the apps; SIGKILL with
-// --force, which kills the whole pod at once (the supervisor is PID 1 of
-// the pod's PID namespace). A pod already gone is stopped: success.
+// pid is in <pod>/pid), which forwards it to the apps; with --force see
+// StopPod. A pod already gone is stopped: success.
 func Stop(args []string) int {
 	l := newLogger(false)
 	sa, err := stage1abi.ParseStopArgs(args)
