@@ -1,7 +1,6 @@
 package podspec
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -176,6 +175,3 @@ func userKVs(app *types.App, a *App) error {
 	}
 	return nil
 }
-
-// Marshal renders a pod manifest as written in the pod directory.
-func Marshal(v any) ([]byte, error) { return json.Marshal(v) }

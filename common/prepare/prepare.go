@@ -162,10 +162,11 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 		}
 		return os.WriteFile(path, data, 0o640)
 	}
-	files := []struct {
+	type podFile struct {
 		rel  string
 		data []byte
-	}{
+	}
+	files := []podFile{
 		{stage1abi.PodManifestFile, pmJSON},
 		{stage1abi.Stage1ManifestRel, s1manifest},
 		{stage1abi.Stage1TreeIDFile, []byte(s1tree)},
@@ -173,14 +174,8 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 	for _, a := range apps {
 		dir := filepath.Join(stage1abi.AppsInfoDir, a.name)
 		files = append(files,
-			struct {
-				rel  string
-				data []byte
-			}{filepath.Join(dir, stage1abi.AppManifestFile), a.manifest},
-			struct {
-				rel  string
-				data []byte
-			}{filepath.Join(dir, stage1abi.AppTreeIDFile), []byte(a.treeID)})
+			podFile{filepath.Join(dir, stage1abi.AppManifestFile), a.manifest},
+			podFile{filepath.Join(dir, stage1abi.AppTreeIDFile), []byte(a.treeID)})
 	}
 	for _, f := range files {
 		if err := write(f.rel, f.data); err != nil {

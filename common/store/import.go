@@ -243,21 +243,18 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ErrNoManifestFirst means the manifest was not among the first entries
-// of the ACI; such an image needs a full read to learn its name.
+// errManifestLate means the manifest was not among the first entries of
+// the ACI; such an image needs a full read to learn its name.
 var errManifestLate = errors.New("manifest not near the start")
 
 // peekName reads the image name from the manifest, which ACI writers put
 // first; the signature check needs the name before the single pass.
 func peekName(path string) (string, error) {
-	m, err := peekManifest(path, 64)
+	name, err := peekManifest(path, 64)
 	if errors.Is(err, errManifestLate) {
-		m, err = peekManifest(path, -1)
+		return peekManifest(path, -1)
 	}
-	if err != nil {
-		return "", err
-	}
-	return m, nil
+	return name, err
 }
 
 func peekManifest(path string, maxEntries int) (string, error) {
