@@ -33,15 +33,13 @@ type mounter struct {
 }
 
 // hostFS binds a host file system (/dev, /proc, /sys) with its submounts
-// onto the same path in the rootfs, marks the copies private, and
-// forbids creating mount targets below it.
+// onto the same path in the rootfs and forbids creating mount targets
+// below it. The copies are private already: every mount of our namespace
+// was made private before.
 func (m *mounter) hostFS(p string) error {
 	target, err := m.BindInto(p, p, true, false)
 	if err != nil {
 		return err
-	}
-	if err := unix.Mount("", target, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make %s private: %w", target, err)
 	}
 	m.NoCreate = append(m.NoCreate, target)
 	return nil

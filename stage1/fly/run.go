@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -61,11 +60,10 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		// own interfaces already.
 		return 0, fmt.Errorf("--port needs a pod network, and fly pods share the host's: the app's ports are the host's ports")
 	}
-	lock, err := lockFile()
+	lockFD, err := podproc.LockFD()
 	if err != nil {
 		return 0, err
 	}
-	defer runtime.KeepAlive(lock)
 	dns, err := stage2app.ParseDNSModes(ra.DNSConfMode)
 	if err != nil {
 		return 0, err
@@ -120,24 +118,24 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	sigs := notifySignals()
 	defer signal.Stop(sigs)
 	l.Debugf("starting %q (%s) as %d:%d %v in %s, cwd %s", app.Exec, execPath, creds.UID, creds.GID, creds.Groups, rootfs, wd)
-	proc, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lock, fg)
+	pid, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lockFD, fg)
 	if err != nil {
 		return 0, fmt.Errorf("can't execute %q in app %q: %w", app.Exec[0], p.AppName(), err)
 	}
 	done := make(chan struct{})
-	go forwardSignals(proc, sigs, fg, done)
+	go forwardSignals(pid, sigs, fg, done)
 	defer close(done)
 
-	if err := writeStarted(p, statusFile, proc.Pid, fg); err != nil {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
+	if err := writeStarted(p, statusFile, pid, fg); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_, _ = waitApp(pid)
 		return 0, err
 	}
-	state, err := proc.Wait()
+	state, err := waitApp(pid)
 	if err != nil {
 		return 0, fmt.Errorf("wait for app %q: %w", p.AppName(), err)
 	}
-	code := podproc.ExitStatus(state)
+	code := podproc.WaitExitStatus(state)
 	l.Debugf("app %q exited: %v (status %d)", p.AppName(), state, code)
 	if err := atomicfile.Publish(statusFile, []byte(strconv.Itoa(code)), publicFileMode); err != nil {
 		l.Warnf("can't record the exit status of app %q: %v", p.AppName(), err)
@@ -158,13 +156,20 @@ func notifySignals() chan os.Signal {
 }
 
 // startApp starts the app chrooted in rootfs, in wd, with exactly env,
-// the credentials, our stdio, and the pod lock at the same fd number. It
-// gets its own process group unless it shares our terminal (fg).
-func startApp(rootfs, execPath string, argv []string, wd string, env []string, creds *stage2app.Credentials, lock *lockedFD, fg bool) (*os.Process, error) {
-	files := make([]*os.File, max(3, lock.fd+1))
-	files[0], files[1], files[2] = os.Stdin, os.Stdout, os.Stderr
-	files[lock.fd] = lock.file
-	return os.StartProcess(execPath, argv, &os.ProcAttr{
+// the credentials, our stdio, and the pod lock (RKT_LOCK_FD) at the same
+// fd number, so that the pod counts as running exactly as long as the app
+// (or this process) lives. It gets its own process group unless it
+// shares our terminal (fg). syscall.ForkExec rather than os.StartProcess: the latter first probes
+// pidfd support by forking a throw-away child, a cost on every pod start
+// for a feature a single wait does not need.
+func startApp(rootfs, execPath string, argv []string, wd string, env []string, creds *stage2app.Credentials, lockFD int, fg bool) (int, error) {
+	files := make([]uintptr, max(3, lockFD+1))
+	for i := range files {
+		files[i] = ^uintptr(0) // closed in the app
+	}
+	files[0], files[1], files[2] = 0, 1, 2
+	files[lockFD] = uintptr(lockFD)
+	return syscall.ForkExec(execPath, argv, &syscall.ProcAttr{
 		Dir:   wd,
 		Env:   env,
 		Files: files,
@@ -174,6 +179,18 @@ func startApp(rootfs, execPath string, argv []string, wd string, env []string, c
 			Setpgid:    !fg,
 		},
 	})
+}
+
+// waitApp waits for the app to exit and returns its wait status.
+func waitApp(pid int) (unix.WaitStatus, error) {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return ws, err
+	}
 }
 
 // setupMounts makes every mount of the app (in our private namespace):
@@ -274,23 +291,6 @@ func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
 	return nil
 }
 
-// lockedFD is the pod lock stage0 passed in RKT_LOCK_FD.
-type lockedFD struct {
-	fd   int
-	file *os.File
-}
-
-// lockFile returns the pod lock fd from the environment. The app inherits
-// it, so that the pod counts as running exactly as long as the app (or
-// this process) lives.
-func lockFile() (*lockedFD, error) {
-	fd, err := podproc.LockFD()
-	if err != nil {
-		return nil, err
-	}
-	return &lockedFD{fd: fd, file: os.NewFile(uintptr(fd), "pod-lock")}, nil
-}
-
 // ownsTerminal reports whether stdin is a terminal whose foreground
 // process group is ours.
 func ownsTerminal() bool {
@@ -301,7 +301,7 @@ func ownsTerminal() bool {
 // forwardSignals passes the signals we get on to the app until done. When
 // the app shares our terminal, it gets SIGINT, SIGQUIT and SIGHUP from
 // the terminal itself, so only SIGTERM is forwarded.
-func forwardSignals(proc *os.Process, sigs <-chan os.Signal, fg bool, done <-chan struct{}) {
+func forwardSignals(pid int, sigs <-chan os.Signal, fg bool, done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
@@ -310,7 +310,7 @@ func forwardSignals(proc *os.Process, sigs <-chan os.Signal, fg bool, done <-cha
 			if fg && s != unix.SIGTERM {
 				continue
 			}
-			_ = proc.Signal(s)
+			_ = unix.Kill(pid, s.(syscall.Signal))
 		}
 	}
 }
