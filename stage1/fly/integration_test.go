@@ -20,6 +20,7 @@ import (
 
 	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/tests/fixtures"
 )
 
 // The integration tests run the real binary as root on a fake pod: the
@@ -47,9 +48,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fixtureRootfs is the busybox rootfs of the build fixtures.
+// fixtureRootfs is the busybox rootfs of the build fixtures, built by
+// needIntegration when missing.
 func fixtureRootfs() string {
-	return filepath.Join("..", "..", "build", "fixtures", "rootfs")
+	return filepath.Join(fixtures.Top(), "build", "fixtures", "rootfs")
 }
 
 // needIntegration skips unless the test can run pods, and builds the
@@ -62,9 +64,7 @@ func needIntegration(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("integration test needs root")
 	}
-	if _, err := os.Stat(filepath.Join(fixtureRootfs(), "bin", "busybox")); err != nil {
-		t.Skipf("no busybox fixture rootfs: %v", err)
-	}
+	fixtures.Require(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("no unshare(1)")
 	}

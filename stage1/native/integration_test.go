@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/tests/fixtures"
 )
 
 // The integration tests run the real binary as root on a fake pod (the
@@ -44,7 +45,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func fixtureRootfs() string { return filepath.Join("..", "..", "build", "fixtures", "rootfs") }
+// fixtureRootfs is the busybox rootfs of the build fixtures, built by
+// needIntegration when missing.
+func fixtureRootfs() string { return filepath.Join(fixtures.Top(), "build", "fixtures", "rootfs") }
 
 func needIntegration(t *testing.T) {
 	t.Helper()
@@ -54,9 +57,7 @@ func needIntegration(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("integration test needs root")
 	}
-	if _, err := os.Stat(filepath.Join(fixtureRootfs(), "bin", "busybox")); err != nil {
-		t.Skipf("no busybox fixture rootfs: %v", err)
-	}
+	fixtures.Require(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("no unshare(1)")
 	}

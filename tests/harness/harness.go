@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rkt/rkt/tests/fixtures"
 )
 
 var (
@@ -190,47 +192,11 @@ func (r *Result) Fails(t testing.TB, code int, msgs ...string) *Result {
 	return r
 }
 
-var (
-	fixturesOnce sync.Once
-	fixturesDir  string
-	fixturesErr  error
-)
-
 // Fixtures returns the directory of the shared test images built by
-// ../shared/fixtures/make-fixtures.sh, built at most once per machine
-// (cached in build/fixtures, rebuilt when the script changes).
+// ../shared/fixtures/make-fixtures.sh (see package fixtures).
 func Fixtures(t testing.TB) string {
 	t.Helper()
-	fixturesOnce.Do(func() {
-		script := filepath.Join(top, "..", "shared", "fixtures", "make-fixtures.sh")
-		sum, err := os.ReadFile(script)
-		if err != nil {
-			fixturesErr = fmt.Errorf("fixtures script: %w", err)
-			return
-		}
-		dir := filepath.Join(top, "build", "fixtures")
-		stamp := filepath.Join(dir, ".script")
-		if old, err := os.ReadFile(stamp); err == nil && bytes.Equal(old, sum) {
-			fixturesDir = dir
-			return
-		}
-		os.RemoveAll(dir)
-		cmd := exec.Command("bash", script, dir)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fixturesErr = fmt.Errorf("make-fixtures.sh: %w", err)
-			return
-		}
-		if err := os.WriteFile(stamp, sum, 0o644); err != nil {
-			fixturesErr = err
-			return
-		}
-		fixturesDir = dir
-	})
-	if fixturesErr != nil {
-		t.Fatal(fixturesErr)
-	}
-	return fixturesDir
+	return fixtures.Require(t)
 }
 
 var (
