@@ -8,13 +8,20 @@ import "runtime"
 
 // These are strings, not constants, so that the linker can set them.
 var (
-	// Version is rkt's own version.
+	// Version is rkt's own version: the release tag, or git describe for
+	// a build between releases.
 	Version = "0.1.0+git"
+	// Commit is the git commit the binaries were built from; empty for a
+	// build outside a git checkout.
+	Commit = ""
 	// ExecDir is where the dispatcher looks for rkt-SUB binaries when
 	// neither --exec-path nor $RKT_EXEC_PATH is given.
 	ExecDir = "/usr/lib/rkt/libexec"
 	// Stage1ImagesDir is where stage1 images are looked for by default.
 	Stage1ImagesDir = "/usr/lib/rkt/stage1-images"
+	// SystemConfigDir is the default of --system-config: the vendor
+	// configuration shipped with the package.
+	SystemConfigDir = "/usr/lib/rkt"
 	// Stage1Name is the image name of the default stage1.
 	Stage1Name = "coreos.com/rkt/stage1-native"
 	// Stage1Version is the version label of the default stage1 image;

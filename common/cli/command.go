@@ -72,6 +72,9 @@ type Command struct {
 	Flags func(fs *pflag.FlagSet)
 	// Run does the work. It must not call os.Exit.
 	Run func(env *Env, args []string) error
+	// Subs are the sub-commands of a Group, for documentation and
+	// completion generators; Run dispatches to them.
+	Subs []*Command
 }
 
 // Env is what Run gets besides its arguments.

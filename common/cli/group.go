@@ -17,6 +17,7 @@ func Group(name, summary, description string, subs []*Command) *Command {
 		Summary:        summary,
 		Usage:          "COMMAND [options]",
 		StopAtFirstArg: true,
+		Subs:           subs,
 	}
 	var lines []string
 	for _, s := range subs {

@@ -156,6 +156,9 @@ func listCommands(w io.Writer) {
 
 func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "rkt Version: %s\n", buildinfo.Version)
+	if buildinfo.Commit != "" {
+		fmt.Fprintf(w, "Commit: %s\n", buildinfo.Commit)
+	}
 	fmt.Fprintf(w, "appc Version: %s\n", buildinfo.AppcVersion)
 	fmt.Fprintf(w, "Go Version: %s\n", buildinfo.GoVersion())
 	fmt.Fprintf(w, "Go OS/Arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
@@ -163,6 +166,8 @@ func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "Default stage1 image: %s:%s\n", buildinfo.Stage1Name, buildinfo.DefaultStage1Version())
 	fmt.Fprintf(w, "Stage1 images directory: %s\n", buildinfo.Stage1ImagesDir)
 	fmt.Fprintf(w, "Stage1 images available: %s\n", flavors())
+	fmt.Fprintf(w, "Exec directory: %s\n", buildinfo.ExecDir)
+	fmt.Fprintf(w, "System configuration directory: %s\n", buildinfo.SystemConfigDir)
 }
 
 // flavors lists the stage1 images present next to the default directory,

@@ -5,14 +5,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rkt/rkt/common/buildinfo"
 	"github.com/rkt/rkt/common/dirs"
 )
 
-// Default configuration directories (reference CLI-GLOB-02/03).
-const (
-	DefaultSystemConfig = "/usr/lib/rkt"
-	DefaultLocalConfig  = "/etc/rkt"
-)
+// DefaultLocalConfig is the default local configuration directory
+// (reference CLI-GLOB-03). The system one (CLI-GLOB-02) is fixed at build
+// time: buildinfo.SystemConfigDir.
+const DefaultLocalConfig = "/etc/rkt"
 
 // Globals are the options every rkt binary accepts, before or after the
 // subcommand name (reference §1.1).
@@ -36,7 +36,7 @@ func New() *Globals {
 	g := &Globals{}
 	fs := pflag.NewFlagSet("global", pflag.ContinueOnError)
 	fs.StringVar(&g.Dir, "dir", dirs.DefaultDataDir, "rkt data directory")
-	fs.StringVar(&g.SystemConfig, "system-config", DefaultSystemConfig, "system configuration directory")
+	fs.StringVar(&g.SystemConfig, "system-config", buildinfo.SystemConfigDir, "system configuration directory")
 	fs.StringVar(&g.LocalConfig, "local-config", DefaultLocalConfig, "local configuration directory")
 	fs.StringVar(&g.UserConfig, "user-config", "", "user configuration directory")
 	fs.BoolVar(&g.Debug, "debug", false, "print out more debug information to stderr")
