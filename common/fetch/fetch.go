@@ -22,6 +22,7 @@ import (
 	"github.com/rkt/rkt/common/discovery"
 	"github.com/rkt/rkt/common/download"
 	"github.com/rkt/rkt/common/flock"
+	"github.com/rkt/rkt/common/imagename"
 	"github.com/rkt/rkt/common/store"
 	"github.com/rkt/rkt/common/trust"
 )
@@ -148,7 +149,17 @@ func (f *Fetcher) fetch(ctx context.Context, arg, signature string) (string, err
 		}
 		return key, nil
 	case strings.HasPrefix(arg, "docker://") || strings.HasPrefix(arg, "docker:"):
-		return "", fmt.Errorf("%s: %w", arg, ErrDockerNotReady)
+		src, _, err := imagename.ParseSource(arg)
+		if err != nil {
+			return "", err
+		}
+		return f.fetchDocker(ctx, src)
+	case isLocalSource(arg):
+		src, _, err := imagename.ParseSource(arg)
+		if err != nil {
+			return "", err
+		}
+		return f.fetchLocal(ctx, src)
 	case strings.HasPrefix(arg, "file://"):
 		u, err := url.Parse(arg)
 		if err != nil {

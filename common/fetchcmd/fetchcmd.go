@@ -31,9 +31,12 @@ func Command() *cli.Command {
 		Summary: "Fetch image(s) and store them in the local store",
 		Usage:   "[--pull-policy=update] [--full] [--signature=FILE] IMAGE...",
 		Description: `IMAGE is a file path, a file:// or https:// URL, an appc image name
-(name[:version][,label=value...], found by meta discovery), or an image
-ID already in the store. Images are verified against the trusted keys
-(see rkt trust) unless --insecure-options=image is given.
+(name[:version][,label=value...], found by meta discovery), an image
+ID already in the store, or a Docker/OCI image: oci-layout:PATH[:REF],
+oci-archive:PATH[:REF], docker-archive:PATH[:REF] (docker save output).
+Images are verified against the trusted keys (see rkt trust) unless
+--insecure-options=image is given; Docker and OCI images carry no
+signature and need it.
 
 The image IDs are printed on stdout, one per line.`,
 		Flags: func(fs *pflag.FlagSet) {

@@ -381,10 +381,13 @@ fetches left behind.`,
 			if err := st.CleanTmp(time.Hour); err != nil {
 				env.Warnf("cleaning %s: %v", root.CASTmp(), err)
 			}
-			if len(expired) == 0 {
-				return nil
+			if len(expired) > 0 {
+				if err := removeImages(env, st, expired); err != nil {
+					return err
+				}
 			}
-			return removeImages(env, st, expired)
+			// Docker and OCI layers go once no stored image lists them.
+			return st.GCLayers(func(d string) { fmt.Fprintf(env.Stderr, "removed layer %q\n", d) })
 		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/rkt/rkt/common/ociimage"
 	"github.com/rkt/rkt/common/stage1abi"
 )
 
@@ -119,10 +120,16 @@ func buildApp(p *Pod, a *App, img Image, fileEnv, setEnv [][2]string) (*schema.R
 		}
 		app.User, app.Group = strconv.Itoa(os.Getuid()), strconv.Itoa(os.Getgid())
 	}
-	if a.Exec != "" {
-		app.Exec = types.Exec{a.Exec}
+	if exec, docker := ociimage.Exec(img.Manifest, a.Exec, a.Args, a.HasArgs); docker {
+		// Docker's rule: --exec replaces ENTRYPOINT (and drops CMD),
+		// arguments after -- replace CMD.
+		app.Exec = exec
+	} else {
+		if a.Exec != "" {
+			app.Exec = types.Exec{a.Exec}
+		}
+		app.Exec = append(app.Exec, a.Args...)
 	}
-	app.Exec = append(app.Exec, a.Args...)
 	if a.User != "" {
 		app.User = a.User
 	}
@@ -154,6 +161,9 @@ func buildApp(p *Pod, a *App, img Image, fileEnv, setEnv [][2]string) (*schema.R
 	}
 	if ra.Mounts, err = mounts(p.Mounts, a.Mounts); err != nil {
 		return nil, err
+	}
+	if _, docker := img.Manifest.Annotations.Get(ociimage.AnnotationFormat); docker {
+		ra.Annotations.Set(stage1abi.AnnotationVolumeCopyUp, "true")
 	}
 	for _, kv := range a.Annotations {
 		k, v, err := splitKV("--annotation", kv)

@@ -61,6 +61,10 @@ func isName(arg string) bool {
 	if strings.Contains(arg, "://") || strings.HasPrefix(arg, "docker:") || filepath.IsAbs(arg) || strings.Contains(arg, "./") {
 		return false
 	}
+	if _, docker, _ := imagename.ParseSource(arg); docker {
+		// oci-layout:, oci-archive:, docker-archive: are read by rkt-fetch.
+		return false
+	}
 	fi, err := os.Stat(arg)
 	return err != nil || !fi.Mode().IsRegular()
 }

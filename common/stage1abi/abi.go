@@ -30,6 +30,11 @@ const (
 	// AnnotationMutable is the pod manifest annotation saying whether apps
 	// may be added to the pod later.
 	AnnotationMutable = "coreos.com/rkt/stage1/mutable"
+	// AnnotationVolumeCopyUp on a runtime app asks for Docker's volume
+	// rule (reference IMG-D2A-03): an implicit empty volume starts with
+	// the image's content at its mount point, with that directory's mode
+	// and owner. prepare sets it for Docker and OCI images.
+	AnnotationVolumeCopyUp = "coreos.com/rkt/stage1/volume-copy-up"
 )
 
 // LockFDEnv names the environment variable carrying the pod lock's fd.
@@ -57,6 +62,10 @@ const (
 	NetInfoFile       = "net-info.json"
 	RuntimeConfigFile = "runtime-config"
 	SharedVolumesDir  = "sharedVolumes"
+	// PrivateUsersFile holds a --private-users pod's id range,
+	// "SHIFT:COUNT" (PODF-09): written at prepare, passed to the stage1
+	// as --private-users, freed by gc.
+	PrivateUsersFile = "private-users-prepared"
 	// Inside the stage1 rootfs:
 	Stage2Dir           = "opt/stage2"
 	StatusDir           = "rkt/status"

@@ -81,6 +81,9 @@ func (s *Store) checkImage(key string) error {
 	if !needsVerify(dir) {
 		return nil
 	}
+	if s.IsOCI(key) {
+		return s.checkOCIImage(key)
+	}
 	info, err := s.Info(key)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", key, ErrImageDamaged, err)

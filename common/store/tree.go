@@ -164,6 +164,16 @@ func (s *Store) render(id string, keys, apply []string, root bool) error {
 	}
 	files := map[string]aci.FileDigest{}
 	for _, k := range apply {
+		if s.IsOCI(k) {
+			got, err := s.ApplyLayers(k, rootfs, root)
+			if err != nil {
+				return fmt.Errorf("rendering %s: %w", k, err)
+			}
+			for p, d := range got {
+				files[p] = d
+			}
+			continue
+		}
 		img, _, err := aci.ReadFile(s.BlobPath(k), rootfs, aci.ExtractOptions{Root: root, RootfsOnly: true})
 		if err != nil {
 			return fmt.Errorf("rendering %s: %w", k, err)

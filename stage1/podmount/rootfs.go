@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rkt/rkt/common/fscopy"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -54,6 +55,11 @@ func (r *Rootfs) MountVolume(podDir string, vm stage2app.VolumeMount) error {
 	if err != nil {
 		return err
 	}
+	if vm.CopyUp {
+		if err := r.copyUp(vm.Path, src); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+	}
 	target, err := r.BindInto(src, vm.Path, vm.Recursive, vm.ReadOnly)
 	if err != nil {
 		return fmt.Errorf("volume %q: %w", v.Name, err)
@@ -61,6 +67,34 @@ func (r *Rootfs) MountVolume(podDir string, vm stage2app.VolumeMount) error {
 	if v.Kind == stage2app.VolumeHost {
 		// Never create mount targets inside a host directory.
 		r.NoCreate = append(r.NoCreate, target)
+	}
+	return nil
+}
+
+// copyUp gives the fresh empty volume dir the content, mode and owner
+// of the image's directory at p, as Docker does for a VOLUME. A volume
+// that already holds something (an app restarted, or another app's
+// volume of that name) is left as it is.
+func (r *Rootfs) copyUp(p, dir string) error {
+	img, err := stage2app.InRoot(r.Path, p)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(img); err != nil || !fi.IsDir() {
+		return nil // nothing in the image to copy
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) > 0 {
+		return err
+	}
+	if err := os.Remove(dir); err != nil {
+		return err
+	}
+	if err := fscopy.Copy(img, dir); err != nil {
+		return fmt.Errorf("copying the image's %s into its volume: %w", p, err)
+	}
+	if r.Debugf != nil {
+		r.Debugf("copied the image's %s into its volume %s", p, dir)
 	}
 	return nil
 }

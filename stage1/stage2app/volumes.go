@@ -36,6 +36,10 @@ type VolumeMount struct {
 	// Implicit is true for a mount point no volume satisfied: it gets an
 	// empty volume (reference VOL-04).
 	Implicit bool
+	// CopyUp fills an implicit empty volume with what the app's image
+	// has at Path (Docker's rule, for apps annotated with
+	// stage1abi.AnnotationVolumeCopyUp).
+	CopyUp bool
 }
 
 // PlanVolumes works out the app's volume mounts (reference VOL-01..06):
@@ -118,6 +122,9 @@ func PlanVolumes(pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) 
 			return nil, nil, err
 		}
 		vm.Implicit = !ok
+		if copyUp, _ := ra.Annotations.Get(stage1abi.AnnotationVolumeCopyUp); vm.Implicit && copyUp == "true" {
+			vm.CopyUp = true
+		}
 		out = append(out, vm)
 		byPath[p], byName[mp.Name] = true, true
 	}

@@ -1,0 +1,156 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/rkt/rkt/common/imagename"
+	"github.com/rkt/rkt/common/ociimage"
+	"github.com/rkt/rkt/common/registry"
+	"github.com/rkt/rkt/common/store"
+)
+
+// layerParallelism is how many layers are copied at once: enough to
+// fill a link with several streams, few enough not to thrash the disk.
+const layerParallelism = 4
+
+// requireInsecureImage refuses Docker and OCI images unless signature
+// checks are off: they carry no appc signature (rkt's rule).
+func (f *Fetcher) requireInsecureImage(src imagename.Source) error {
+	if f.InsecureImage {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: Docker and OCI images carry no signature rkt can verify; fetch them with --insecure-options=image", src, ErrUnsigned)
+}
+
+// fetchLocal imports an image from an OCI layout, an oci-archive or a
+// docker-archive. Like an ACI file it is read every time, whatever the
+// pull policy (except never), but layers already stored are not copied
+// again.
+func (f *Fetcher) fetchLocal(ctx context.Context, src imagename.Source) (string, error) {
+	if err := f.requireInsecureImage(src); err != nil {
+		return "", err
+	}
+	if f.Policy == PullNever {
+		return "", fmt.Errorf("%s: pull policy never: %w", src, ErrNotInStore)
+	}
+	if _, err := os.Stat(src.Path); err != nil {
+		return "", fmt.Errorf("image %s: %w", src, err)
+	}
+	im, err := registry.OpenLocal(src)
+	if err != nil {
+		return "", err
+	}
+	defer im.Close()
+	info, err := f.storeImage(ctx, im, src.Ref == "" || src.Ref == "latest" || im.Origin.Tag == "latest")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", src, err)
+	}
+	return info.Key, nil
+}
+
+// storeImage copies the layers the store lacks, in parallel, then
+// stores the converted image. The layer store is held against gc
+// throughout, so that a layer found stored stays until the image lists
+// it.
+func (f *Fetcher) storeImage(ctx context.Context, im *registry.Image, latest bool) (*store.ImageInfo, error) {
+	release, err := f.Store.HoldLayers()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	m, err := ociimage.Convert(im.Origin, im.Config)
+	if err != nil {
+		return nil, err
+	}
+	var missing []registry.Layer
+	seen := map[string]bool{}
+	for _, l := range im.Layers {
+		if !seen[l.Digest] && !f.Store.HasLayer(l.Digest, l.Size) {
+			missing = append(missing, l)
+		}
+		seen[l.Digest] = true
+	}
+	if len(missing) > 0 {
+		f.infof("Copying %d of %d layers of %s", len(missing), len(im.Layers), im.Origin.Original)
+	}
+	if err := f.copyLayers(ctx, im, missing); err != nil {
+		return nil, err
+	}
+	imp := &store.OCIImport{
+		Manifest:    m,
+		RawManifest: im.RawManifest,
+		RawConfig:   im.RawConfig,
+		Latest:      latest,
+	}
+	for _, l := range im.Layers {
+		imp.Layers = append(imp.Layers, store.Layer{Digest: l.Digest, DiffID: l.DiffID, MediaType: l.MediaType, Size: l.Size})
+	}
+	return f.Store.ImportOCI(imp)
+}
+
+// copyLayers copies layers into the store, layerParallelism at a time;
+// the first failure cancels the others.
+func (f *Fetcher) copyLayers(ctx context.Context, im *registry.Image, layers []registry.Layer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, layerParallelism)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, l := range layers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := f.copyLayer(ctx, im, l); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		// The first error is the cause; the others are its cancellations.
+		return errs[0]
+	}
+	return ctx.Err()
+}
+
+func (f *Fetcher) copyLayer(ctx context.Context, im *registry.Image, l registry.Layer) error {
+	partial, err := f.Store.LayerPartial(l.Digest)
+	if err != nil {
+		return err
+	}
+	if err := im.CopyLayer(ctx, l, partial); err != nil {
+		if errors.Is(err, registry.ErrDigest) {
+			os.Remove(partial)
+		}
+		return fmt.Errorf("layer %s: %w", l.Digest, err)
+	}
+	return f.Store.InstallLayer(partial, l.Digest)
+}
+
+// isLocalSource tells an oci-layout:, oci-archive: or docker-archive:
+// argument.
+func isLocalSource(arg string) bool {
+	src, ok, _ := imagename.ParseSource(arg)
+	return ok && src.Transport != imagename.Docker
+}
+
+// fetchDocker would fetch from a registry; see docs/images.md.
+func (f *Fetcher) fetchDocker(_ context.Context, src imagename.Source) (string, error) {
+	return "", fmt.Errorf("%s: %w", src, ErrDockerNotReady)
+}
