@@ -23,7 +23,7 @@ import (
 
 // PrivateUsersFile holds a --private-users pod's "SHIFT:COUNT"
 // (reference PODF-09).
-const PrivateUsersFile = "private-users-prepared"
+const PrivateUsersFile = stage1abi.PrivateUsersFile
 
 // ExportCommand is `rkt export` (reference CLI-EXP-01).
 func ExportCommand() *cli.Command {

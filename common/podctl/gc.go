@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/rkt/rkt/common/dirs"
 	"github.com/rkt/rkt/common/flock"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/userns"
 )
 
 // GCOptions are the flags of `rkt gc` (reference CLI-GC-01).
@@ -101,7 +103,27 @@ func GC(env *cli.Env, root dirs.Root, o GCOptions) error {
 	if err := g.sweep(pod.ExitedGarbage); err != nil {
 		return err
 	}
-	return g.sweep(pod.Garbage)
+	if err := g.sweep(pod.Garbage); err != nil {
+		return err
+	}
+	// Ranges of pods that are gone without a gc (removed by hand, or a
+	// removal that failed after the directory went).
+	if err := userns.Sweep(root, func(id string) bool { return podExists(root, id) }); err != nil {
+		env.Warnf("%v", err)
+	}
+	return nil
+}
+
+// podExists reports whether pod id is in any place. Places are looked at
+// in the order pods move through them, so a pod moving on meanwhile is
+// still seen.
+func podExists(root dirs.Root, id string) bool {
+	for _, pl := range pod.Places {
+		if _, err := os.Lstat(filepath.Join(root.PodsIn(pl.Dir()), id)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // list returns the pod UUIDs in a place, in name order.

@@ -17,6 +17,7 @@ import (
 	"github.com/rkt/rkt/common/mount"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 )
 
 // ErrStage1GC means the stage1's gc entrypoint is missing or failed; the
@@ -95,6 +96,12 @@ func (r *remover) remove(p *pod.Pod, ran bool) error {
 			return err
 		}
 	}
+	// The id range of a --private-users pod is freed once the pod is
+	// gone: read it while the pod's file is still there.
+	ids, idsErr := podIDRange(p)
+	if idsErr != nil {
+		r.stderr.Printf("rkt: warning: pod %q: %v", p.UUID, idsErr)
+	}
 	mounts, err := r.podMounts(p)
 	if err != nil {
 		return err
@@ -114,7 +121,29 @@ func (r *remover) remove(p *pod.Pod, ran bool) error {
 	if err != nil {
 		return fmt.Errorf("unable to remove pod %q: %w", p.UUID, err)
 	}
+	if ids != nil {
+		if err := userns.Free(r.root, p.UUID, *ids); err != nil {
+			r.stderr.Printf("rkt: warning: pod %q: %v", p.UUID, err)
+		}
+	}
 	return nil
+}
+
+// podIDRange returns the id range of a --private-users pod, nil for
+// other pods.
+func podIDRange(p *pod.Pod) (*userns.Range, error) {
+	b, err := os.ReadFile(p.Path(stage1abi.PrivateUsersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := userns.Parse(string(b))
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // removeDir removes the stage1 tree first and then the rest, as rkt did:

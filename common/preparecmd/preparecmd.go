@@ -15,6 +15,8 @@ import (
 	"github.com/rkt/rkt/common/podspec"
 	"github.com/rkt/rkt/common/prepare"
 	"github.com/rkt/rkt/common/runpreparedcmd"
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 )
 
 // prepFlags are the flags prepare and run share (reference CLI-PREP-01).
@@ -45,7 +47,7 @@ func (f *prepFlags) register(fs *pflag.FlagSet) {
 	_ = fs.MarkDeprecated("store-only", "use --pull-policy=never")
 	_ = fs.MarkDeprecated("no-store", "use --pull-policy=update")
 	fs.BoolVar(&f.noOverlay, "no-overlay", false, "copy the image trees instead of mounting them with overlayfs")
-	fs.BoolVar(&f.privateUsers, "private-users", false, "run the pod in a user namespace")
+	fs.BoolVar(&f.privateUsers, "private-users", false, "run the pod in a user namespace: ids 0-65535 of the pod are a range of host ids no other pod has (native stage1)")
 	fs.StringVar(&f.stage1.URL, "stage1-url", "", "stage1 image by URL")
 	fs.StringVar(&f.stage1.Path, "stage1-path", "", "stage1 image by path")
 	fs.StringVar(&f.stage1.Name, "stage1-name", "", "stage1 image by name in the store")
@@ -86,9 +88,6 @@ func (f *prepFlags) options(env *cli.Env, args []string) (prepare.Options, error
 	} else if len(apps) == 0 {
 		return o, cli.Usagef("no image given")
 	}
-	if f.privateUsers {
-		return o, fmt.Errorf("--private-users is not supported yet (it needs the native stage1)")
-	}
 	root, err := env.DataDir()
 	if err != nil {
 		return o, err
@@ -102,6 +101,24 @@ func (f *prepFlags) options(env *cli.Env, args []string) (prepare.Options, error
 		PodManifest: f.podManifest, PullPolicy: f.pullPolicy, NoOverlay: f.noOverlay,
 		PrivateUsers: f.privateUsers, Stage1: f.stage1, UUIDFileSave: f.uuidFileSave, Stderr: env.Stderr,
 	}, nil
+}
+
+// allocateIDs gives a --private-users pod its id range and records it
+// in the pod (reference PODF-09). On failure the pod stays in prepare/
+// for gc, which frees a range already taken.
+func (f *prepFlags) allocateIDs(o prepare.Options, p *pod.Pod) error {
+	if !f.privateUsers {
+		return nil
+	}
+	r, err := userns.Allocate(o.Root, p.UUID)
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", p.UUID, err)
+	}
+	if err := os.WriteFile(p.Path(stage1abi.PrivateUsersFile), []byte(r.String()), 0o640); err != nil {
+		_ = userns.Free(o.Root, p.UUID, r)
+		return fmt.Errorf("pod %s: recording its id range: %w", p.UUID, err)
+	}
+	return nil
 }
 
 // Prepare returns the `rkt prepare` command.
@@ -128,6 +145,9 @@ func Prepare() *cli.Command {
 				return err
 			}
 			defer p.Close()
+			if err := f.allocateIDs(o, p); err != nil {
+				return err
+			}
 			if err := p.MoveTo(pod.Prepared); err != nil {
 				return err
 			}
@@ -168,6 +188,10 @@ func Run() *cli.Command {
 			}
 			p, err := prepare.Prepare(o)
 			if err != nil {
+				return err
+			}
+			if err := f.allocateIDs(o, p); err != nil {
+				p.Close()
 				return err
 			}
 			fd, err := p.LockFD()

@@ -4,8 +4,10 @@
 package runpreparedcmd
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/runpod"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 )
 
 // RunFlags are the flags that only take effect when a pod starts
@@ -237,6 +240,9 @@ func RunPrepared() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if a.PrivateUsers, err = privateUsers(p); err != nil {
+				return err
+			}
 			if r.mdsRegister {
 				if err := checkMDS(p); err != nil {
 					return err
@@ -252,6 +258,23 @@ func RunPrepared() *cli.Command {
 			return runpod.Exec(p, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
 		},
 	}
+}
+
+// privateUsers returns the id range a --private-users pod got at
+// prepare, "" for other pods.
+func privateUsers(p *pod.Pod) (string, error) {
+	b, err := os.ReadFile(p.Path(stage1abi.PrivateUsersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("pod %q: %w", p.UUID, err)
+	}
+	r, err := userns.Parse(string(b))
+	if err != nil {
+		return "", fmt.Errorf("pod %q: %w", p.UUID, err)
+	}
+	return r.String(), nil
 }
 
 // flyStage1 is the name of the fly stage1, whose pods share the host's

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/paths"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -70,6 +71,10 @@ type supervisor struct {
 
 	sec secOpts
 	cg  *cgroup.Pod
+
+	// userNS is the pod's id range with --private-users: every app
+	// process starts in a user namespace of that mapping.
+	userNS *userns.Range
 
 	// stopping is set when a stop signal arrived while a pre-start
 	// handler ran: the apps not started yet are not started.
@@ -140,6 +145,24 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	s := &supervisor{pod: p, log: l, fg: os.Getenv(envForeground) == "1", waiters: map[int]chan unix.WaitStatus{}}
 	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
+	var ids *idmapper
+	if ra.PrivateUsers != "" {
+		r, err := userns.Parse(ra.PrivateUsers)
+		if err != nil {
+			return 0, err
+		}
+		s.userNS = &r
+		if mode, _ := NetMode(ra.Net); mode != NetHost {
+			if err := allowUnprivilegedNet(); err != nil {
+				return 0, err
+			}
+		}
+		// `run` made the rootfs idmapped and passes the namespace for
+		// the volumes.
+		unix.CloseOnExec(supervisorUserNSFD)
+		ids = &idmapper{ids: r, nsfd: supervisorUserNSFD}
+		defer ids.close()
+	}
 	for _, a := range p.Apps {
 		if err := checkSecurity(a, s.sec); err != nil {
 			return 0, err
@@ -150,12 +173,13 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	for _, a := range p.Apps {
-		ap, err := s.prepareApp(a, pf)
+		ap, err := s.prepareApp(a, pf, ids)
 		if err != nil {
 			return 0, err
 		}
 		s.apps = append(s.apps, ap)
 	}
+	ids.close() // the mounts keep their mapping
 
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
@@ -198,10 +222,11 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	return code, nil
 }
 
-// prepareApp makes an app's mounts and works out how it is started.
-func (s *supervisor) prepareApp(a *App, pf *podFiles) (*appProc, error) {
+// prepareApp makes an app's mounts and works out how it is started. ids
+// idmaps the volumes of a --private-users pod (nil for other pods).
+func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *idmapper) (*appProc, error) {
 	p := s.pod
-	if err := setupAppMounts(p, a, pf, s.log); err != nil {
+	if err := setupAppMounts(p, a, pf, ids, s.log); err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
@@ -327,6 +352,9 @@ func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd s
 // startCfg starts the app-exec helper with cfg in the app's cgroup and
 // registers it with the reaper.
 func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+	if s.userNS != nil {
+		setUserNS(sys, *s.userNS)
+	}
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()

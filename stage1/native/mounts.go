@@ -82,6 +82,35 @@ func (m *mounter) setupDev() error {
 	return nil
 }
 
+// idmapVolume replaces a volume's bind mount in a --private-users pod by
+// an idmapped clone of it, so that the pod's root owns what host root
+// owns. A volume whose file system cannot be idmapped (devtmpfs: a host
+// device passed by a volume) stays as it is, with the host's owners,
+// which the apps see as the overflow id.
+func (m *mounter) idmapVolume(vm stage2app.VolumeMount, ids *idmapper) error {
+	target, err := stage2app.InRoot(m.Path, vm.Path)
+	if err != nil {
+		return fmt.Errorf("volume %q: %w", vm.Volume.Name, err)
+	}
+	fd, err := ids.idmapped(target, vm.Recursive, false)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EOPNOTSUPP) {
+		m.log.Debugf("volume %q: %v: left without idmapping", vm.Volume.Name, err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("volume %q: %w", vm.Volume.Name, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("volume %q: unmounting %s: %w", vm.Volume.Name, target, err)
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("volume %q: mounting it idmapped on %s: %w", vm.Volume.Name, target, err)
+	}
+	m.log.Debugf("volume %q idmapped on %s", vm.Volume.Name, target)
+	return nil
+}
+
 // ensureMtab makes /etc/mtab a symlink to ../proc/self/mounts when the
 // image has none.
 func ensureMtab(rootfs string) error {
@@ -110,8 +139,9 @@ type podFiles struct {
 
 // setupAppMounts makes every mount of one app: /proc of the pod's PID
 // namespace, /sys read-only, a minimal /dev, /tmp, /etc/mtab, hostname,
-// DNS files, volumes, and a read-only root when asked.
-func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
+// DNS files, volumes, and a read-only root when asked. With ids (a
+// --private-users pod) the volumes are idmapped.
+func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *idmapper, l *logger) error {
 	rootfs := p.AppRootfs(a.Name())
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)
@@ -158,6 +188,11 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, l *logger) error {
 	for _, vm := range vms {
 		if err := m.MountVolume(p.Dir, vm); err != nil {
 			return err
+		}
+		if ids != nil {
+			if err := m.idmapVolume(vm, ids); err != nil {
+				return err
+			}
 		}
 	}
 	if ro {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -36,11 +37,14 @@ const (
 	envForeground = "RKT_STAGE1_NATIVE_FOREGROUND"
 )
 
-// Fds the supervisor gets: the pod lock, then the enter socket.
+// Fds the supervisor gets: the pod lock, the enter socket, the pipe
+// whose EOF is the go-ahead and, with --private-users, the idmapping
+// user namespace.
 const (
 	supervisorLockFD   = 3
 	supervisorSocketFD = 4
 	supervisorSyncFD   = 5
+	supervisorUserNSFD = 6
 )
 
 // Run is the `run` entrypoint. It runs in the pod directory, checks the
@@ -107,8 +111,26 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if len(ports) > 0 && netMode != network.ModeCNI {
 		return 0, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
 	}
+	// With --private-users the app rootfs overlays stage0 mounted are
+	// replaced by idmapped ones here, in stage0's mount namespace, before
+	// the supervisor's is copied from it: the old overlays then exist
+	// nowhere. The supervisor gets the idmapping user namespace (fd) for
+	// the volumes.
+	var ids *idmapper
 	if ra.PrivateUsers != "" {
-		l.Warnf("--private-users is not supported by the native flavor yet: ignored")
+		r, err := userns.Parse(ra.PrivateUsers)
+		if err != nil {
+			return 0, err
+		}
+		if ids, err = newIDMapper(r); err != nil {
+			return 0, err
+		}
+		defer ids.close()
+		for _, a := range pod.Apps {
+			if err := ids.remountRootfs(pod.AppRootfs(a.Name())); err != nil {
+				return 0, fmt.Errorf("app %q: %w", a.Name(), err)
+			}
+		}
 	}
 	if ra.Mutable {
 		l.Warnf("the native flavor does not support mutable pods yet: --mutable ignored")
@@ -146,6 +168,10 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{lock, sock, syncR}
+	if ids != nil {
+		nsf := os.NewFile(uintptr(ids.nsfd), "userns")
+		cmd.ExtraFiles = append(cmd.ExtraFiles, nsf)
+	}
 	cmd.Env = append(os.Environ(),
 		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisorLockFD),
 		envSocketFD+"="+strconv.Itoa(supervisorSocketFD))
@@ -160,6 +186,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	sock.Close()
 	syncR.Close()
+	ids.close()
 	pid := cmd.Process.Pid
 	if err := cg.Add(pid); err != nil {
 		_ = cmd.Process.Kill()

@@ -32,9 +32,13 @@ const EntrypointAppExec = "app-exec"
 // appExecErrorFD the write end (close-on-exec) of the pipe on which it
 // reports why it could not exec the app. Its EOF tells the supervisor the
 // app runs (signals no longer hit the helper).
+// appExecRootFD is the app's rootfs, opened by the supervisor: the
+// helper chroots through it, since with --private-users it may not look
+// up the path (the data directory is not searchable by the pod's ids).
 const (
 	appExecConfigFD = 3
 	appExecErrorFD  = 4
+	appExecRootFD   = 5
 )
 
 func init() {
@@ -105,12 +109,21 @@ func startAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 		return 0, err
 	}
 	defer er.Close()
-	all := append(append([]*os.File{}, files...), r, ew)
+	rootFD, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		r.Close()
+		ew.Close()
+		return 0, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
+	}
+	root := os.NewFile(uintptr(rootFD), "app-rootfs")
+	defer root.Close()
+	all := append(append([]*os.File{}, files...), r, ew, root)
 	proc, err := os.StartProcess("/proc/self/exe", []string{EntrypointAppExec}, &os.ProcAttr{
 		Dir: "/", Env: []string{}, Files: all, Sys: sys,
 	})
 	r.Close()
 	ew.Close()
+	root.Close()
 	if err != nil {
 		return 0, err
 	}
@@ -170,7 +183,12 @@ func (c *appExecConfig) exec() error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Chroot(c.Rootfs); err != nil {
+	err = unix.Fchdir(appExecRootFD)
+	unix.Close(appExecRootFD)
+	if err != nil {
+		return fmt.Errorf("chdir to %s: %w", c.Rootfs, err)
+	}
+	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("chroot %s: %w", c.Rootfs, err)
 	}
 	if err := unix.Chdir(c.Dir); err != nil {
