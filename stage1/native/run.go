@@ -153,6 +153,15 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 			l.Warnf("%v", err)
 		}
 	}()
+	// Device rules go on the pod's cgroup before any cgroup below it
+	// exists: on v1 those copy the rules when they are created.
+	devs, err := podDeviceRules(pod)
+	if err != nil {
+		return 0, err
+	}
+	if err := cg.AllowDevices(devs); err != nil {
+		return 0, err
+	}
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
 		return 0, fmt.Errorf("write the subcgroup file: %w", err)
 	}

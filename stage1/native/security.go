@@ -17,6 +17,7 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // EntrypointAppExec is the internal helper mode every app process and
@@ -88,6 +89,24 @@ func checkSecurity(a *App, o secOpts) error {
 		return fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	return nil
+}
+
+// podDeviceRules are the devices the pod's processes may use: those of
+// the minimal /dev, and the host devices the pod's host volumes pass
+// (read-only volumes: reading only).
+func podDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
+	rules := append([]cgroup.DeviceRule{}, cgroup.DefaultDevices...)
+	for _, v := range p.Manifest.Volumes {
+		if v.Kind != stage2app.VolumeHost {
+			continue
+		}
+		r, err := cgroup.HostDeviceRules(v.Source, v.ReadOnly != nil && *v.ReadOnly)
+		if err != nil {
+			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		rules = append(rules, r...)
+	}
+	return rules, nil
 }
 
 // startAppExec starts the helper for cfg with the given stdio and
