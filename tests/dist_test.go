@@ -363,3 +363,24 @@ func distWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// scripts/build bakes the install paths packagers choose into the
+// binaries: rkt version shows them and --system-config defaults to it.
+func TestBuildInstallPaths(t *testing.T) {
+	out := t.TempDir()
+	harness.Run(t, filepath.Join(harness.Top(), "scripts", "build"), "--prefix", "/opt/rkt",
+		"--libexecdir", "/opt/rkt/libexec/rkt", "--stage1-images-dir", "/opt/rkt/share/stage1",
+		"--system-config-dir", "/opt/rkt/share/config", "--out", out).OK(t)
+	v := harness.Run(t, filepath.Join(out, "bin", "rkt"), "version").OK(t).Stdout
+	for _, want := range []string{"Exec directory: /opt/rkt/libexec/rkt\n", "Stage1 images directory: /opt/rkt/share/stage1\n",
+		"System configuration directory: /opt/rkt/share/config\n", "Commit: "} {
+		if !strings.Contains(v, want) {
+			t.Errorf("rkt version lacks %q:\n%s", want, v)
+		}
+	}
+	h := harness.Run(t, filepath.Join(out, "bin", "rkt-list"), "--help").OK(t).Stdout
+	if !strings.Contains(h, `system configuration directory (default "/opt/rkt/share/config")`) {
+		t.Errorf("--system-config default not baked in:\n%s", h)
+	}
+	harness.Run(t, filepath.Join(harness.Top(), "scripts", "build"), "--prefix", "relative/path", "--out", out).Fails(t, 1, "must be absolute")
+}

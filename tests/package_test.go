@@ -118,8 +118,8 @@ func TestPackage(t *testing.T) {
 		c.run("useradd", "--create-home", "--groups", "rkt", "alice").OK(t)
 		c.run("useradd", "--create-home", "bob").OK(t)
 		c.run("rkt", "trust", "--prefix=example.com/busybox", "--skip-fingerprint-review", "/srv/pubkeys.gpg").OK(t)
-		if r := c.runAs(t, "bob", "rkt", "fetch", "/srv/busybox.aci"); r.Code == 0 {
-			t.Errorf("a user outside group rkt could write the store: %s", r)
+		if r := c.runAs(t, "bob", "rkt", "fetch", "/srv/busybox.aci"); r.Code != 254 || !strings.Contains(strings.ToLower(r.Stderr), "permission denied") {
+			t.Errorf("a user outside group rkt must be refused the store: %s", r)
 		}
 		id := strings.TrimSpace(c.runAs(t, "alice", "rkt", "fetch", "/srv/busybox.aci").OK(t).Stdout)
 		if !strings.HasPrefix(id, "sha512-") || strings.Contains(id, "\n") {
@@ -252,7 +252,11 @@ func (c *chroot) runAs(t *testing.T, user, prog string, args ...string) *harness
 	id := strings.TrimSpace(c.run("id", "-u", user).OK(t).Stdout)
 	gid := strings.TrimSpace(c.run("id", "-g", user).OK(t).Stdout)
 	groups := strings.Join(strings.Fields(c.run("id", "-G", user).OK(t).Stdout), ",")
-	full := []string{"-i", "PATH=/usr/bin:/bin", "LANG=C", "HOME=/home/" + user, "chroot", "--userspec=" + id + ":" + gid, "--groups=" + groups, c.root, prog}
+	chrootBin, err := exec.LookPath("chroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := []string{"-i", "PATH=/usr/bin:/bin", "LANG=C", "HOME=/home/" + user, chrootBin, "--userspec=" + id + ":" + gid, "--groups=" + groups, c.root, prog}
 	return harness.Run(t, "env", append(full, args...)...)
 }
 
