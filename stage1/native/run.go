@@ -226,6 +226,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		_ = cmd.Wait()
 		return 0, fmt.Errorf("write the pid file: %w", err)
 	}
+	defer registerMachine(pod, ra.UUID, pid, l)()
 	done := make(chan struct{})
 	go func() {
 		for {
