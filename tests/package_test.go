@@ -213,11 +213,15 @@ func newChroot(t *testing.T, root string) *chroot {
 		if _, err := os.Stat(c.path("/usr/bin/rkt")); err == nil {
 			_ = exec.Command("chroot", root, "rkt", "gc", "--grace-period=0s").Run()
 		}
-		for _, m := range []string{"/dev", "/sys", "/proc"} {
+		for _, m := range []string{"/dev", "/sys", "/proc", "/"} {
 			_ = exec.Command("umount", "-R", "-l", c.path(m)).Run()
 		}
 	})
 	harness.Run(t, "tar", "-C", root, "--numeric-owner", "-xf", base).OK(t)
+	// The root is a mount point of its own, as on a real system: the
+	// stage1 makes "/" a slave mount, which needs one.
+	harness.Run(t, "mount", "--bind", root, root).OK(t)
+	harness.Run(t, "mount", "--make-private", root).OK(t)
 	harness.Run(t, "mount", "-t", "proc", "proc", c.path("/proc")).OK(t)
 	for _, m := range []string{"/sys", "/dev"} {
 		harness.Run(t, "mount", "--rbind", m, c.path(m)).OK(t)
