@@ -196,12 +196,9 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	sock.Close()
 	syncR.Close()
 	ids.close()
+	// The supervisor joins the pod's cgroup itself, together with the
+	// apps (see supervise).
 	pid := cmd.Process.Pid
-	if err := cg.Add(pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 0, err
-	}
 	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
 		_ = cmd.Process.Kill()
