@@ -357,10 +357,7 @@ func (s *supervisor) spawnApp(ap *appProc) (*appStart, error) {
 		return nil, err
 	}
 	cfg := s.execConfig(ap, ap.execPath, ap.app.App.Exec, ap.wd)
-	ch := make(chan unix.WaitStatus, 1)
-	s.mu.Lock()
-	pe, err := spawnAppExec(cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg}, ap.cg, func(pid int) { s.waiters[pid] = ch })
-	s.mu.Unlock()
+	pe, ch, err := s.spawnCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -398,20 +395,32 @@ func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd s
 	return s.startCfg(ap, s.execConfig(ap, execPath, argv, wd), files, sys)
 }
 
-// startCfg starts the app-exec helper with cfg in the app's cgroup and
-// registers it with the reaper.
+// startCfg starts the app-exec helper with cfg in the app's cgroup,
+// registers it with the reaper and waits until it executed the program.
 func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+	pe, ch, err := s.spawnCfg(ap, cfg, files, sys)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := pe.wait(); err != nil {
+		return 0, nil, err
+	}
+	return pe.pid, ch, nil
+}
+
+// spawnCfg is startCfg without the wait for the exec.
+func (s *supervisor) spawnCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
 	if s.userNS != nil {
 		setUserNS(sys, *s.userNS)
 	}
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pid, err := startAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
+	pe, err := spawnAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	return pid, ch, nil
+	return pe, ch, nil
 }
 
 // reap collects every exited child and hands each status to its waiter.

@@ -109,18 +109,6 @@ func podDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
 	return rules, nil
 }
 
-// startAppExec starts the helper for cfg with the given stdio and
-// process attributes, joins it to cg (when not nil), then hands it its
-// configuration and waits until it executed the program. register is
-// called with the pid right after the start.
-func startAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (int, error) {
-	pe, err := spawnAppExec(cfg, files, sys, cg, register)
-	if err != nil {
-		return 0, err
-	}
-	return pe.pid, pe.wait()
-}
-
 // pendingExec is a started app-exec helper that has its configuration
 // but may not have executed the program yet.
 type pendingExec struct {
@@ -128,10 +116,13 @@ type pendingExec struct {
 	errors *os.File // read end of the helper's error pipe
 }
 
-// spawnAppExec is startAppExec without the wait: the supervisor starts
-// every app's helper first and then waits for them all, so that the
-// helpers' start-up (a Go runtime, the seccomp filter, the exec) runs
-// in parallel instead of one app after the other.
+// spawnAppExec starts the helper for cfg with the given stdio and
+// process attributes, joins it to cg (when not nil) and hands it its
+// configuration; register is called with the pid right after the start.
+// It does not wait for the helper's exec (pendingExec.wait does): the
+// supervisor starts every app's helper first and then waits for them
+// all, so that the helpers' start-up (a Go runtime, the seccomp filter,
+// the exec) runs in parallel instead of one app after the other.
 func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
 	data, err := json.Marshal(cfg)
 	if err != nil {
