@@ -202,6 +202,12 @@ func TestUsernsNoOverlayVolumes(t *testing.T) {
 	if got := strings.Fields(readFile(t, filepath.Join(rootfs, "out"))); strings.Join(got, " ") != "0:0 0:0 0:0 0:0" {
 		t.Errorf("owners inside the pod: %q", got)
 	}
+	// The pod's private copy is chowned into the range.
+	for _, f := range []string{"bin/busybox", "written", "out"} {
+		if uid, gid := statOwner(t, filepath.Join(rootfs, f)); uid != ids.Shift || gid != ids.Shift {
+			t.Errorf("%s of the pod's copy owned by %d:%d, want %d:%d", f, uid, gid, ids.Shift, ids.Shift)
+		}
+	}
 	// Host root's files are the pod root's through the idmapped volume,
 	// both ways.
 	if uid, _ := statOwner(t, filepath.Join(vol, "new")); uid != 0 {
