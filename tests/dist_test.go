@@ -163,7 +163,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	return out
 }
 
-// Bash and zsh complete commands, options, pod UUIDs, images and networks.
+// Bash, zsh and fish complete commands, options, pod UUIDs, images and networks.
 func TestCompletion(t *testing.T) {
 	e, id := runEnv(t)
 	uuid := strings.TrimSpace(e.Rkt("prepare", "--quiet", "example.com/busybox", "--exec=/bin/true").OK(t).Stdout)
@@ -234,6 +234,31 @@ func TestCompletion(t *testing.T) {
 	for i := 0; i < len(cases)/2; i++ {
 		if !strings.Contains(r.Stdout, fmt.Sprintf("ok %d\n", i+1)) {
 			t.Errorf("zsh: %q does not complete to %q: %s", cases[2*i], cases[2*i+1], r.Stdout)
+		}
+	}
+
+	// And fish, whose `complete -C` lists the candidates for a line.
+	if _, err := exec.LookPath("fish"); err != nil {
+		t.Fatalf("fish is not installed (scripts/deps installs it): %v", err)
+	}
+	fishScript := filepath.Join(harness.Top(), "dist", "completion", "rkt.fish")
+	for _, tc := range []struct{ line, want string }{
+		{"rkt st", "status stop"},
+		{"rkt image l", "list"},
+		{"rkt --dir " + e.DataDir + " status " + uuid[:6], uuid},
+		{"rkt image rm --dir=" + e.DataDir + " " + id[:14], id},
+		{"rkt run --local-config " + e.LocalConfig + " --net=default,ba", "--net=default,backend"},
+		{"rkt --insecure-options=image,se", "--insecure-options=image,seccomp"},
+	} {
+		r := harness.Run(t, "fish", "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, fishScript, tc.line).OK(t)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			if c, _, _ := strings.Cut(l, "\t"); c != "" {
+				got = append(got, c)
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("fish: %q completes to %q, want %q", tc.line, got, tc.want)
 		}
 	}
 }

@@ -92,6 +92,7 @@ func TestPackage(t *testing.T) {
 			t.Errorf("man rkt-run in the chroot:\n%s", man)
 		}
 		for _, f := range []string{"/usr/share/bash-completion/completions/rkt", "/usr/share/zsh/vendor-completions/_rkt",
+			"/usr/share/fish/vendor_completions.d/rkt.fish",
 			"/usr/lib/tmpfiles.d/rkt.conf", "/usr/lib/sysusers.d/rkt.conf", "/usr/share/man/man1/rkt-image-list.1.gz"} {
 			if _, err := os.Stat(c.path(f)); err != nil {
 				t.Errorf("not installed: %v", err)
