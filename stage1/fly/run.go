@@ -12,8 +12,10 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podmount"
 	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -77,7 +79,18 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err := enterPrivateMountNamespace(); err != nil {
 		return 0, err
 	}
-	if err := setupMounts(p, dns, l); err != nil {
+	im, err := poddir.ReadImageManifest(p.Dir, p.AppName())
+	if err != nil {
+		return 0, err
+	}
+	var notify *readiness.Listener
+	if readiness.Supports(p.RuntimeApp, im) {
+		if notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", p.AppName()+".sock")); err != nil {
+			return 0, err
+		}
+		defer notify.Close()
+	}
+	if err := setupMounts(p, dns, notify, l); err != nil {
 		return 0, err
 	}
 
@@ -87,6 +100,9 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	env := stage2app.EnvList(app.Environment)
+	if notify != nil {
+		env = append(env, readiness.SocketEnv+"="+readiness.AppSocket)
+	}
 	wd := app.WorkingDirectory
 	if wd == "" {
 		wd = "/"
@@ -131,6 +147,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		_, _ = waitApp(pid)
 		return 0, err
 	}
+	go announceReady(p, notify, l)
 	state, err := waitApp(pid)
 	if err != nil {
 		return 0, fmt.Errorf("wait for app %q: %w", p.AppName(), err)
@@ -193,10 +210,28 @@ func waitApp(pid int) (unix.WaitStatus, error) {
 	}
 }
 
+// announceReady marks the pod ready once its app is: at once, or when
+// it sent READY=1 if it supports sd_notify (notify not nil), and tells
+// the service manager that started rkt, if any. This process is the
+// unit's main process (rkt execs its way down to here), the only one
+// the default NotifyAccess=main listens to.
+func announceReady(p *Pod, notify *readiness.Listener, l *logger) {
+	if notify != nil {
+		<-notify.Ready()
+	}
+	if err := readiness.MarkReady(p.Stage1Path()); err != nil {
+		l.Warnf("%v", err)
+	}
+	if err := readiness.Notify("READY=1"); err != nil {
+		l.Warnf("%v", err)
+	}
+}
+
 // setupMounts makes every mount of the app (in our private namespace):
-// the host's /dev, /proc and /sys, /tmp, DNS files, volumes, and a
-// read-only root when the pod manifest asks for one.
-func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
+// the host's /dev, /proc and /sys, /tmp, DNS files, volumes, the app's
+// sd_notify socket, and a read-only root when the pod manifest asks for
+// one.
+func setupMounts(p *Pod, dns stage2app.DNSModes, notify *readiness.Listener, l *logger) error {
 	rootfs := p.AppRootfs()
 	m := &mounter{Rootfs: podmount.Rootfs{Path: rootfs, Debugf: l.Debugf}, log: l}
 	ro := p.RuntimeApp.ReadOnlyRootFS
@@ -228,6 +263,11 @@ func setupMounts(p *Pod, dns stage2app.DNSModes, l *logger) error {
 	for _, vm := range vms {
 		if err := m.MountVolume(p.Dir, vm); err != nil {
 			return err
+		}
+	}
+	if notify != nil {
+		if _, err := m.BindInto(notify.Path(), readiness.AppSocket, false, false); err != nil {
+			return fmt.Errorf("the sd_notify socket: %w", err)
 		}
 	}
 	if ro {

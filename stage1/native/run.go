@@ -19,6 +19,7 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -161,7 +162,12 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	cmd.Args = append([]string{supervisor.EntrypointInit}, args...)
 	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{lock, sock, syncR}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer readyR.Close()
+	cmd.ExtraFiles = []*os.File{lock, sock, syncR, readyW}
 	if ids != nil {
 		nsf := os.NewFile(uintptr(ids.NSFD()), "userns")
 		cmd.ExtraFiles = append(cmd.ExtraFiles, nsf)
@@ -180,7 +186,9 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	sock.Close()
 	syncR.Close()
+	readyW.Close()
 	ids.Close()
+	go passReady(readyR, l)
 	// The supervisor joins the pod's cgroup itself, together with the
 	// apps (see supervise).
 	pid := cmd.Process.Pid
@@ -264,6 +272,20 @@ func relSocket(dir string) string {
 		return supervisor.EnterSocket
 	}
 	return filepath.Join(dir, supervisor.EnterSocket)
+}
+
+// passReady tells the service manager that started rkt, if any
+// ($NOTIFY_SOCKET), that the pod is ready once the supervisor says so
+// on r. This process is the unit's main process (rkt execs its way down
+// to here), the only one the default NotifyAccess=main listens to.
+func passReady(r *os.File, l *logger) {
+	var b [1]byte
+	if n, _ := r.Read(b[:]); n == 0 {
+		return // the supervisor exited before the pod was ready
+	}
+	if err := readiness.Notify("READY=1"); err != nil {
+		l.Warnf("%v", err)
+	}
 }
 
 // supervisorPath is the pod supervisor binary: beside ours in the

@@ -18,7 +18,9 @@ import (
 	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/paths"
+	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
+	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -51,6 +53,9 @@ type appProc struct {
 	preStart, postStop *hook
 	// postCh receives the status of the running post-stop handler.
 	postCh chan unix.WaitStatus
+	// notify is the app's sd_notify socket, when it reports its own
+	// readiness (package readiness).
+	notify *readiness.Listener
 }
 
 // supervisor is the pod's PID 1.
@@ -99,7 +104,7 @@ func Init(args []string) int {
 }
 
 func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	for _, fd := range []int{LockFD, SocketFD, SyncFD} {
+	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD} {
 		unix.CloseOnExec(fd)
 	}
 	// Wait until `run` has set up the pod's network and cgroups.
@@ -226,6 +231,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			return 0, err
 		}
 	}
+	go s.announceReady(started)
 	code := s.loop(sigs, failed)
 	// Whatever is left in the pod (daemons of the apps, enter sessions)
 	// goes now, so that the log pipes close.
@@ -237,20 +243,50 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	return code, nil
 }
 
+// announceReady marks the pod ready once every started app is: at once
+// for most, when it sent READY=1 for one that supports sd_notify. It
+// then tells `run` (a byte on ReadyFD), which passes READY=1 on to the
+// service manager that started rkt, if any.
+func (s *supervisor) announceReady(started []*appStart) {
+	for _, st := range started {
+		if st.ap.notify != nil {
+			<-st.ap.notify.Ready()
+			s.log.Debugf("app %q is ready (sd_notify)", st.ap.app.Name())
+		}
+	}
+	if err := readiness.MarkReady(s.pod.Stage1Path()); err != nil {
+		s.log.Warnf("%v", err)
+	}
+	if f := os.NewFile(ReadyFD, "ready"); f != nil {
+		_, _ = f.Write([]byte{1})
+		f.Close()
+	}
+}
+
 // prepareApp makes an app's mounts and works out how it is started. ids
 // idmaps the volumes of a --private-users pod (nil for other pods).
 func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, error) {
 	p := s.pod
-	if err := setupAppMounts(p, a, pf, ids, s.log); err != nil {
+	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
+	im, err := poddir.ReadImageManifest(p.Dir, a.Name())
+	if err != nil {
+		return nil, err
+	}
+	var notify string
+	if readiness.Supports(a.RuntimeApp, im) {
+		if ap.notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", a.Name()+".sock")); err != nil {
+			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		}
+		notify = ap.notify.Path()
+	}
+	if err := setupAppMounts(p, a, pf, ids, notify, s.log); err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
-	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
 	if !s.sec.paths {
 		if err := paths.Apply(ap.rootfs); err != nil {
 			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
 	}
-	var err error
 	if ap.cg, err = s.cg.App(a.Name(), a.App.Isolators); err != nil {
 		return nil, err
 	}
@@ -261,6 +297,9 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, 
 	ap.env = stage2app.EnvList(a.App.Environment)
 	if u := metadataURL(p.Dir); u != "" {
 		ap.env = append(ap.env, MetadataURLEnv+"="+u)
+	}
+	if ap.notify != nil {
+		ap.env = append(ap.env, readiness.SocketEnv+"="+readiness.AppSocket)
 	}
 	ap.wd = a.App.WorkingDirectory
 	if ap.wd == "" {

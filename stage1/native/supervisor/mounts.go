@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/podmount"
+	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -146,9 +147,10 @@ type podFiles struct {
 
 // setupAppMounts makes every mount of one app: /proc of the pod's PID
 // namespace, /sys read-only, a minimal /dev, /tmp, /etc/mtab, hostname,
-// DNS files, volumes, and a read-only root when asked. With ids (a
-// --private-users pod) the volumes are idmapped.
-func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, l *logger) error {
+// DNS files, volumes, the sd_notify socket at notify (when not ""), and
+// a read-only root when asked. With ids (a --private-users pod) the
+// volumes are idmapped.
+func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, notify string, l *logger) error {
 	rootfs := p.AppRootfs(a.Name())
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)
@@ -203,6 +205,11 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, l *logger) erro
 			if err := m.idmapVolume(vm, ids); err != nil {
 				return err
 			}
+		}
+	}
+	if notify != "" {
+		if _, err := m.BindInto(notify, readiness.AppSocket, false, false); err != nil {
+			return fmt.Errorf("the sd_notify socket: %w", err)
 		}
 	}
 	if ro {

@@ -36,13 +36,14 @@ const (
 )
 
 // Fds the supervisor gets: the pod lock, the enter socket, the pipe
-// whose EOF is the go-ahead and, with --private-users, the idmapping
-// user namespace.
+// whose EOF is the go-ahead, the pipe on which it says the pod is ready
+// and, with --private-users, the idmapping user namespace.
 const (
 	LockFD   = 3
 	SocketFD = 4
 	SyncFD   = 5
-	UserNSFD = 6
+	ReadyFD  = 6
+	UserNSFD = 7
 )
 
 // Modes of the files the supervisor writes. Status files are read by
