@@ -143,28 +143,7 @@ func TestDockerMultilayerMatchesPodman(t *testing.T) {
 	r := e.Rkt("run", insecureImage, "oci-layout:"+layout+":latest", "--exec=/bin/sh", "--", "-c", fileListing).OK(t)
 	ours := r.Stdout
 
-	// A throw-away podman store, removed even when the test fails.
-	// podman limits the runroot path to 50 characters: not t.TempDir().
-	pdir, err := os.MkdirTemp("/tmp", "rkt-podman-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(pdir) })
-	pargs := []string{"--root", filepath.Join(pdir, "root"), "--runroot", filepath.Join(pdir, "runroot"),
-		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"}
-	t.Cleanup(func() {
-		exec.Command(podman, append(pargs, "system", "reset", "--force")...).Run()
-		harness.Run(t, "umount", "-R", filepath.Join(pdir, "root")) // ignore failures: usually nothing mounted
-	})
-	cmd := exec.Command(podman, append(pargs, "run", "--rm", "--network", "none",
-		// This host's limits and hybrid cgroups rule out podman's defaults.
-		"--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "oci:"+layout+":latest", "/bin/sh", "-c", fileListing)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("podman run: %v\n%s", err, errb.String())
-	}
-	theirs := out.String()
+	theirs := podmanListing(t, podman, "oci:"+layout+":latest")
 	if ours != theirs {
 		t.Errorf("files in the rkt pod differ from podman's:\n%s", lineDiff(theirs, ours))
 	}
@@ -178,6 +157,35 @@ func TestDockerMultilayerMatchesPodman(t *testing.T) {
 			t.Errorf("listing has %s, which a whiteout removed", gone)
 		}
 	}
+}
+
+// podmanListing runs fileListing in a podman container of image, with a
+// throw-away podman store removed even when the test fails.
+func podmanListing(t *testing.T, podman, image string, pullFlags ...string) string {
+	t.Helper()
+	// podman limits the runroot path to 50 characters: not t.TempDir().
+	pdir, err := os.MkdirTemp("/tmp", "rkt-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pargs := []string{"--root", filepath.Join(pdir, "root"), "--runroot", filepath.Join(pdir, "runroot"),
+		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"}
+	t.Cleanup(func() {
+		exec.Command(podman, append(pargs, "system", "reset", "--force")...).Run()
+		os.RemoveAll(pdir)
+	})
+	args := append(append([]string{}, pargs...), "run", "--rm", "--network", "none",
+		// This host's limits and hybrid cgroups rule out podman's defaults.
+		"--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+	args = append(args, pullFlags...)
+	args = append(args, image, "/bin/sh", "-c", fileListing)
+	cmd := exec.Command(podman, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("podman run: %v\n%s", err, errb.String())
+	}
+	return out.String()
 }
 
 // lineDiff lists the lines only in a (-) or only in b (+).
