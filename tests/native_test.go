@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/tests/harness"
 )
@@ -393,5 +395,42 @@ func TestNativeEventHandlers(t *testing.T) {
 	r = nativeRun(t, e, "--pod-manifest="+p).OK(t)
 	if !strings.Contains(r.Stdout, "app-ran") || !strings.Contains(r.Stderr, "post-stop event handler failed") {
 		t.Errorf("failing post-stop: %s", r)
+	}
+}
+
+// TestNativeDevices: the apps may only use the devices of their minimal
+// /dev and those host volumes pass, even as root with CAP_MKNOD: no
+// block device can be created, and one made outside the pod cannot be
+// opened (device cgroup rules, SEC-DEV-01).
+func TestNativeDevices(t *testing.T) {
+	e, _ := runEnv(t)
+	devdir := filepath.Join(e.Root, "devdir")
+	if err := os.MkdirAll(devdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(devdir, "sdlike"), unix.S_IFBLK|0o600, int(unix.Mkdev(8, 0))); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+mknod /tmp/sda b 8 0 && echo mknod-sda=ok
+mknod /tmp/lc c 10 237 && (exec 3</tmp/lc) && echo own-loop-control=ok
+(exec 3</devdir/sdlike) && echo open-sdlike=ok
+mknod /tmp/null2 c 1 3 && (exec 3</tmp/null2) && echo null2=ok
+(exec 3</dev/zero 4</dev/urandom 5>/dev/full 6</dev/ptmx) && echo minimal=ok
+(exec 3</dev/loop-control) && echo volume-loop-control=ok
+true`
+	r := nativeRun(t, e, "--net=none",
+		"--volume=devdir,kind=host,source="+devdir, "--mount=volume=devdir,target=/devdir",
+		"--volume=lc,kind=host,source=/dev/loop-control", "--mount=volume=lc,target=/dev/loop-control",
+		"example.com/busybox", "--caps-retain=CAP_MKNOD", "--exec=/bin/sh", "--", "-c", script).OK(t)
+	for _, denied := range []string{"mknod-sda=ok", "own-loop-control=ok", "open-sdlike=ok"} {
+		if strings.Contains(r.Stdout, denied) {
+			t.Errorf("device rules let this through: %s\n%s", denied, r)
+		}
+	}
+	for _, allowed := range []string{"null2=ok", "minimal=ok", "volume-loop-control=ok"} {
+		if !strings.Contains(r.Stdout, allowed) {
+			t.Errorf("device rules deny what they must allow: %s\n%s", allowed, r)
+		}
 	}
 }

@@ -145,7 +145,7 @@ _rkt_values() {
 	local kind=$1 cur=$2 pre=""
 	case "$kind" in
 	pod)
-		_rkt_reply "$(_rkt_call list --no-legend --full | awk '$1 ~ /^[0-9a-f]{8}-[0-9a-f]{4}-/ {print $1}')" "$cur"
+		_rkt_reply "$(_rkt_call list --no-legend --full | awk '$1 ~ /^[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]*-/ && !seen[$1]++ {print $1}')" "$cur"
 		;;
 	image)
 		_rkt_reply "$(_rkt_call image list --no-legend --full --fields=id,name | awk '{print $1; print $2}')" "$cur"

@@ -115,7 +115,7 @@ _rkt_call() {
 
 _rkt_pod() {
 	local -a uuids
-	uuids=(${(f)"$(_rkt_call list --no-legend --full | awk '$1 ~ /^[0-9a-f]{8}-[0-9a-f]{4}-/ {print $1}')"})
+	uuids=(${(f)"$(_rkt_call list --no-legend --full | awk '$1 ~ /^[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]*-/ && !seen[$1]++ {print $1}')"})
 	compadd -a uuids
 }
 

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,9 +56,11 @@ func (f *Fetcher) fetchLocal(ctx context.Context, src imagename.Source) (string,
 }
 
 // storeImage copies the layers the store lacks, in parallel, then
-// stores the converted image. The layer store is held against gc
-// throughout, so that a layer found stored stays until the image lists
-// it.
+// stores the converted image. As root it renders the image's tree at the
+// same time, each layer as soon as it and those below it are stored, so
+// that decompression and extraction overlap the downloads. The layer
+// store is held against gc throughout, so that a layer found stored stays
+// until the image lists it.
 func (f *Fetcher) storeImage(ctx context.Context, im *registry.Image, latest bool) (*store.ImageInfo, error) {
 	release, err := f.Store.HoldLayers()
 	if err != nil {
@@ -68,35 +71,71 @@ func (f *Fetcher) storeImage(ctx context.Context, im *registry.Image, latest boo
 	if err != nil {
 		return nil, err
 	}
-	var missing []registry.Layer
-	seen := map[string]bool{}
-	for _, l := range im.Layers {
-		if !seen[l.Digest] && !f.Store.HasLayer(l.Digest, l.Size) {
-			missing = append(missing, l)
-		}
-		seen[l.Digest] = true
-	}
-	if len(missing) > 0 {
-		f.infof("Copying %d of %d layers of %s", len(missing), len(im.Layers), im.Origin.Original)
-	}
-	if err := f.copyLayers(ctx, im, missing); err != nil {
-		return nil, err
-	}
 	imp := &store.OCIImport{
 		Manifest:    m,
 		RawManifest: im.RawManifest,
 		RawConfig:   im.RawConfig,
 		Latest:      latest,
 	}
+	done := map[string]*layerDone{}
+	var missing []registry.Layer
 	for _, l := range im.Layers {
 		imp.Layers = append(imp.Layers, store.Layer{Digest: l.Digest, DiffID: l.DiffID, MediaType: l.MediaType, Size: l.Size})
+		if _, seen := done[l.Digest]; seen {
+			continue
+		}
+		d := &layerDone{ch: make(chan struct{})}
+		done[l.Digest] = d
+		if f.Store.HasLayer(l.Digest, l.Size) {
+			close(d.ch)
+			continue
+		}
+		missing = append(missing, l)
+	}
+	if len(missing) > 0 {
+		f.infof("Copying %d of %d layers of %s", len(missing), len(im.Layers), im.Origin.Original)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	copied := make(chan error, 1)
+	go func() { copied <- f.copyLayers(ctx, im, missing, done) }()
+	if f.Render && f.Root {
+		manifestJSON, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		wait := func(i int) error {
+			d := done[imp.Layers[i].Digest]
+			select {
+			case <-d.ch:
+				return d.err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := f.Store.RenderOCI(manifestJSON, imp.Layers, f.Root, wait); err != nil {
+			cancel()
+			if cerr := <-copied; cerr != nil && !errors.Is(cerr, context.Canceled) {
+				return nil, cerr // the cause: a layer that never came
+			}
+			return nil, err
+		}
+	}
+	if err := <-copied; err != nil {
+		return nil, err
 	}
 	return f.Store.ImportOCI(imp)
 }
 
-// copyLayers copies layers into the store, layerParallelism at a time;
-// the first failure cancels the others.
-func (f *Fetcher) copyLayers(ctx context.Context, im *registry.Image, layers []registry.Layer) error {
+// layerDone is closed when a layer is stored or failed (err).
+type layerDone struct {
+	ch  chan struct{}
+	err error
+}
+
+// copyLayers copies layers into the store, layerParallelism at a time,
+// and signals each one's done; the first failure cancels the others.
+func (f *Fetcher) copyLayers(ctx context.Context, im *registry.Image, layers []registry.Layer, done map[string]*layerDone) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, layerParallelism)
@@ -109,13 +148,17 @@ func (f *Fetcher) copyLayers(ctx context.Context, im *registry.Image, layers []r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			d := done[l.Digest]
+			defer close(d.ch)
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				d.err = ctx.Err()
 				return
 			}
 			defer func() { <-sem }()
 			if err := f.copyLayer(ctx, im, l); err != nil {
+				d.err = err
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

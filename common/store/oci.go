@@ -233,6 +233,10 @@ func (s *Store) writeOCIImage(info *ImageInfo, manifestJSON, layersJSON []byte, 
 		ociManifestRaw: imp.RawManifest,
 		ociConfigRaw:   imp.RawConfig,
 	}
+	if size, err := os.ReadFile(filepath.Join(s.TreePath(TreeID([]string{info.Key})), treeSizeFile)); err == nil {
+		// Rendered while its layers arrived (RenderOCI).
+		files[treeSizeFile] = size
+	}
 	for name, data := range files {
 		if err := writeFileIn(imgDir, name, data); err != nil {
 			return err
@@ -290,8 +294,19 @@ func (s *Store) ApplyLayers(key, dir string, root bool) (map[string]aci.FileDige
 	if err != nil {
 		return nil, err
 	}
+	return s.applyLayers(layers, dir, root, nil)
+}
+
+// applyLayers applies layers in order; wait, when set, is called before
+// layer i is read and returns once it is stored (or why it never will).
+func (s *Store) applyLayers(layers []Layer, dir string, root bool, wait func(i int) error) (map[string]aci.FileDigest, error) {
 	files := map[string]aci.FileDigest{}
-	for _, l := range layers {
+	for i, l := range layers {
+		if wait != nil {
+			if err := wait(i); err != nil {
+				return nil, err
+			}
+		}
 		p, err := s.LayerPath(l.Digest)
 		if err != nil {
 			return nil, err
@@ -334,6 +349,37 @@ func applyLayer(blob, dir string, root bool) (*aci.Layer, error) {
 	}
 	defer dec.Close()
 	return aci.ReadLayer(dec, dir, aci.ExtractOptions{Root: root})
+}
+
+// RenderOCI renders the tree of the Docker or OCI image whose converted
+// manifest is manifestJSON while its layers are still arriving: wait(i)
+// returns once layer i is stored. A fetch calls it alongside the layer
+// downloads, so that extraction overlaps the network; the tree is
+// installed under the ID Render will look for once the image itself is
+// stored (ImportOCI), and Render then finds it done.
+func (s *Store) RenderOCI(manifestJSON []byte, layers []Layer, root bool, wait func(i int) error) error {
+	key, err := KeyOf(OCIImageID(manifestJSON))
+	if err != nil {
+		return err
+	}
+	id := TreeID([]string{key})
+	if s.CheckTree(id) == nil {
+		return nil
+	}
+	work, err := os.MkdirTemp(s.root.CASTmp(), "render-")
+	if err != nil {
+		return fmt.Errorf("rendering %s: %w", key, err)
+	}
+	defer os.RemoveAll(work)
+	rootfs := filepath.Join(work, treeRootfs)
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return err
+	}
+	files, err := s.applyLayers(layers, rootfs, root, wait)
+	if err != nil {
+		return fmt.Errorf("rendering %s: %w", key, err)
+	}
+	return s.installTree(work, []string{key}, files)
 }
 
 // checkOCIImage verifies, after a reboot, that every layer of an image

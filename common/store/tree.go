@@ -278,8 +278,10 @@ func (s *Store) installTree(work string, keys []string, files map[string]aci.Fil
 		return fmt.Errorf("storing tree %s: %w", id, err)
 	}
 	// Lists must show the tree's size without reading the root-only tree
-	// store, so it is recorded in the image directory.
+	// store, so it is recorded in the image directory (and in the tree,
+	// for an image stored after its tree: see RenderOCI).
 	_ = os.WriteFile(filepath.Join(s.imageDir(keys[0]), treeSizeFile), formatInt(size), 0o660)
+	_ = os.WriteFile(filepath.Join(dst, treeSizeFile), formatInt(size), 0o600)
 	return nil
 }
 

@@ -102,7 +102,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	for _, fd := range []int{supervisorLockFD, supervisorSocketFD, supervisorSyncFD} {
 		unix.CloseOnExec(fd)
 	}
-	// Wait until `run` has put us in the pod's cgroup.
+	// Wait until `run` has set up the pod's network and cgroups.
 	if sync := os.NewFile(supervisorSyncFD, "sync"); sync != nil {
 		_, _ = io.ReadAll(sync)
 		sync.Close()
@@ -186,7 +186,15 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if f := os.NewFile(supervisorSocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
+	// Moving a process between cgroups costs an RCU grace period (~8 ms
+	// here) unless another move happened just before: we join the pod's
+	// cgroup now, right before the apps' helpers join theirs, so that
+	// the pod pays for one grace period instead of two or more.
+	if err := s.cg.Add(os.Getpid()); err != nil {
+		return 0, err
+	}
 	failed := -1
+	var started []*appStart
 	for _, ap := range s.apps {
 		if failed >= 0 || s.stopping {
 			// An earlier app failed its pre-start handler, or the pod
@@ -207,7 +215,14 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			}
 			continue
 		}
-		if err := s.startApp(ap); err != nil {
+		st, err := s.spawnApp(ap)
+		if err != nil {
+			return 0, err
+		}
+		started = append(started, st)
+	}
+	for _, st := range started {
+		if err := s.finishStart(st); err != nil {
 			return 0, err
 		}
 	}
@@ -320,49 +335,92 @@ func (s *supervisor) stdio(ap *appProc) (files, closeAfter []*os.File, err error
 
 // startApp starts one app chrooted in its rootfs with its credentials.
 func (s *supervisor) startApp(ap *appProc) error {
-	files, closeAfter, err := s.stdio(ap)
+	st, err := s.spawnApp(ap)
 	if err != nil {
 		return err
 	}
-	pid, ch, err := s.startWait(ap, ap.execPath, ap.app.App.Exec, ap.wd, files, &syscall.SysProcAttr{Setpgid: !s.fg})
+	return s.finishStart(st)
+}
+
+// appStart is an app whose helper is started but whose program may not
+// be executing yet.
+type appStart struct {
+	ap *appProc
+	pe *pendingExec
+}
+
+// spawnApp starts the app-exec helper of an app without waiting for its
+// exec (finishStart does).
+func (s *supervisor) spawnApp(ap *appProc) (*appStart, error) {
+	files, closeAfter, err := s.stdio(ap)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.execConfig(ap, ap.execPath, ap.app.App.Exec, ap.wd)
+	pe, ch, err := s.spawnCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
 	for _, f := range closeAfter {
 		f.Close()
 	}
 	if err != nil {
+		return nil, fmt.Errorf("can't execute %q in app %q: %w", ap.app.App.Exec[0], ap.app.Name(), err)
+	}
+	ap.pid, ap.ch = pe.pid, ch
+	return &appStart{ap: ap, pe: pe}, nil
+}
+
+// finishStart waits until the app's program runs and records it started.
+func (s *supervisor) finishStart(st *appStart) error {
+	ap := st.ap
+	if err := st.pe.wait(); err != nil {
 		return fmt.Errorf("can't execute %q in app %q: %w", ap.app.App.Exec[0], ap.app.Name(), err)
 	}
-	ap.pid, ap.ch = pid, ch
-	s.log.Debugf("started app %q as pid %d: %q as %d:%d %v, cwd %s", ap.app.Name(), pid, ap.app.App.Exec, ap.creds.UID, ap.creds.GID, ap.creds.Groups, ap.wd)
+	s.log.Debugf("started app %q as pid %d: %q as %d:%d %v, cwd %s", ap.app.Name(), ap.pid, ap.app.App.Exec, ap.creds.UID, ap.creds.GID, ap.creds.Groups, ap.wd)
 	return atomicfile.Publish(ap.status+"-started", nil, publicFileMode)
+}
+
+// execConfig is the app-exec configuration of a process of the app.
+func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) *appExecConfig {
+	return &appExecConfig{
+		Rootfs: ap.rootfs, Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
+		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
+		Isolators:    ap.app.App.Isolators,
+		InsecureCaps: s.sec.caps, InsecureSeccomp: s.sec.seccomp,
+	}
 }
 
 // startWait starts a process in an app (chrooted, with the app's
 // credentials) and registers it with the reaper: its wait status arrives
 // on the returned channel.
 func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd string, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
-	cfg := &appExecConfig{
-		Rootfs: ap.rootfs, Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
-		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
-		Isolators:    ap.app.App.Isolators,
-		InsecureCaps: s.sec.caps, InsecureSeccomp: s.sec.seccomp,
-	}
-	return s.startCfg(ap, cfg, files, sys)
+	return s.startCfg(ap, s.execConfig(ap, execPath, argv, wd), files, sys)
 }
 
-// startCfg starts the app-exec helper with cfg in the app's cgroup and
-// registers it with the reaper.
+// startCfg starts the app-exec helper with cfg in the app's cgroup,
+// registers it with the reaper and waits until it executed the program.
 func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+	pe, ch, err := s.spawnCfg(ap, cfg, files, sys)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := pe.wait(); err != nil {
+		return 0, nil, err
+	}
+	return pe.pid, ch, nil
+}
+
+// spawnCfg is startCfg without the wait for the exec.
+func (s *supervisor) spawnCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
 	if s.userNS != nil {
 		setUserNS(sys, *s.userNS)
 	}
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pid, err := startAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
+	pe, err := spawnAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	return pid, ch, nil
+	return pe, ch, nil
 }
 
 // reap collects every exited child and hands each status to its waiter.

@@ -153,6 +153,15 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 			l.Warnf("%v", err)
 		}
 	}()
+	// Device rules go on the pod's cgroup before any cgroup below it
+	// exists: on v1 those copy the rules when they are created.
+	devs, err := podDeviceRules(pod)
+	if err != nil {
+		return 0, err
+	}
+	if err := cg.AllowDevices(devs); err != nil {
+		return 0, err
+	}
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
 		return 0, fmt.Errorf("write the subcgroup file: %w", err)
 	}
@@ -187,12 +196,9 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	sock.Close()
 	syncR.Close()
 	ids.close()
+	// The supervisor joins the pod's cgroup itself, together with the
+	// apps (see supervise).
 	pid := cmd.Process.Pid
-	if err := cg.Add(pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 0, err
-	}
 	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
 		_ = cmd.Process.Kill()
@@ -217,6 +223,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		_ = cmd.Wait()
 		return 0, fmt.Errorf("write the pid file: %w", err)
 	}
+	defer registerMachine(pod, ra.UUID, pid, l)()
 	done := make(chan struct{})
 	go func() {
 		for {

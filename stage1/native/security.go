@@ -17,6 +17,7 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
+	"github.com/rkt/rkt/stage1/stage2app"
 )
 
 // EntrypointAppExec is the internal helper mode every app process and
@@ -90,60 +91,109 @@ func checkSecurity(a *App, o secOpts) error {
 	return nil
 }
 
-// startAppExec starts the helper for cfg with the given stdio and
-// process attributes, joins it to cg (when not nil), then hands it its
-// configuration. register is called with the pid right after the start.
-func startAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (int, error) {
+// podDeviceRules are the devices the pod's processes may use: those of
+// the minimal /dev, and the host devices the pod's host volumes pass
+// (read-only volumes: reading only).
+func podDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
+	rules := append([]cgroup.DeviceRule{}, cgroup.DefaultDevices...)
+	for _, v := range p.Manifest.Volumes {
+		if v.Kind != stage2app.VolumeHost {
+			continue
+		}
+		r, err := cgroup.HostDeviceRules(v.Source, v.ReadOnly != nil && *v.ReadOnly)
+		if err != nil {
+			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		rules = append(rules, r...)
+	}
+	return rules, nil
+}
+
+// pendingExec is a started app-exec helper that has its configuration
+// but may not have executed the program yet.
+type pendingExec struct {
+	pid    int
+	errors *os.File // read end of the helper's error pipe
+}
+
+// spawnAppExec starts the helper for cfg with the given stdio and
+// process attributes, joins it to cg (when not nil) and hands it its
+// configuration; register is called with the pid right after the start.
+// It does not wait for the helper's exec (pendingExec.wait does): the
+// supervisor starts every app's helper first and then waits for them
+// all, so that the helpers' start-up (a Go runtime, the seccomp filter,
+// the exec) runs in parallel instead of one app after the other.
+func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
 	data, err := json.Marshal(cfg)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer w.Close()
 	er, ew, err := os.Pipe()
 	if err != nil {
 		r.Close()
-		return 0, err
+		return nil, err
 	}
-	defer er.Close()
 	rootFD, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		r.Close()
 		ew.Close()
-		return 0, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
+		er.Close()
+		return nil, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
 	}
 	root := os.NewFile(uintptr(rootFD), "app-rootfs")
 	defer root.Close()
 	all := append(append([]*os.File{}, files...), r, ew, root)
-	proc, err := os.StartProcess("/proc/self/exe", []string{EntrypointAppExec}, &os.ProcAttr{
-		Dir: "/", Env: []string{}, Files: all, Sys: sys,
+	fds := make([]uintptr, len(all))
+	for i, f := range all {
+		fds[i] = ^uintptr(0) // a nil file is closed in the helper
+		if f != nil {
+			fds[i] = f.Fd()
+		}
+	}
+	// syscall.ForkExec, not os.StartProcess: the latter probes pidfd
+	// support with a throw-away child first, a fork in the pod's hot path.
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{EntrypointAppExec}, &syscall.ProcAttr{
+		Dir: "/", Env: []string{}, Files: fds, Sys: sys,
 	})
+	runtime.KeepAlive(all)
 	r.Close()
 	ew.Close()
 	root.Close()
 	if err != nil {
-		return 0, err
+		er.Close()
+		return nil, err
 	}
-	register(proc.Pid)
+	register(pid)
+	fail := func(err error) (*pendingExec, error) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		er.Close()
+		return nil, err
+	}
 	if cg != nil {
-		if err := cg.Add(proc.Pid); err != nil {
-			_ = proc.Kill()
-			return 0, err
+		if err := cg.Add(pid); err != nil {
+			return fail(err)
 		}
 	}
 	if _, err := w.Write(data); err != nil {
-		_ = proc.Kill()
-		return 0, fmt.Errorf("send the app's configuration: %w", err)
+		return fail(fmt.Errorf("send the app's configuration: %w", err))
 	}
-	w.Close()
-	msg, _ := io.ReadAll(er)
+	return &pendingExec{pid: pid, errors: er}, nil
+}
+
+// wait returns once the helper executed the program (its error pipe,
+// close-on-exec, reached end of file), or with the error it reported.
+func (p *pendingExec) wait() error {
+	msg, _ := io.ReadAll(p.errors)
+	p.errors.Close()
 	if len(msg) > 0 {
-		return 0, errors.New(string(msg))
+		return errors.New(string(msg))
 	}
-	return proc.Pid, nil
+	return nil
 }
 
 // AppExec is the helper mode (internal entrypoint): it never returns on

@@ -39,14 +39,62 @@ func snapshot() state {
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
 		if out, err := exec.Command(tool).Output(); err == nil {
 			for _, l := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(l, ":") {
+				switch {
+				case strings.HasPrefix(l, ":"):
 					s[tool+" chain "+strings.Fields(l)[0][1:]] = true
+				case strings.HasPrefix(l, "-A "):
+					s[tool+" rule "+l] = true
 				}
+			}
+		}
+	}
+	// Addresses reserved by host-local IPAM (rkt's networks and any
+	// other CNI directory): a file per address.
+	for _, pat := range []string{"/var/lib/cni/rkt-networks/*/*", "/var/lib/cni/networks/*/*"} {
+		m, _ := filepath.Glob(pat)
+		for _, f := range m {
+			if b := filepath.Base(f); b != "lock" && !strings.HasPrefix(b, "last_reserved_ip") {
+				s["ipam lease "+f] = true
 			}
 		}
 	}
 	return s
 }
+
+// Resources is a snapshot of what pods can leave behind on the host:
+// mounts below the tests' directories, network namespaces, veths,
+// cgroups, iptables chains and rules, IPAM leases and, for the rkt data
+// directories it was taken for, pod directories and --private-users id
+// ranges. Tests that must prove a sequence of pods leaves nothing (the
+// whole run's check cannot see a data directory removed with its test)
+// compare two of them.
+type Resources struct{ s state }
+
+// Snapshot takes a Resources, looking into the given data directories.
+func Snapshot(dataDirs ...string) Resources {
+	s := snapshot()
+	for _, d := range dataDirs {
+		for _, pat := range []string{"pods/*/*", "userns/*"} {
+			m, _ := filepath.Glob(filepath.Join(d, pat))
+			for _, f := range m {
+				kind := "pod dir "
+				if strings.HasPrefix(pat, "userns") {
+					kind = "userns id range "
+				}
+				s[kind+f] = true
+			}
+		}
+	}
+	return Resources{s}
+}
+
+// Leaked lists what after holds that r did not, sorted.
+func (r Resources) Leaked(after Resources) []string {
+	return r.s.leaked(after.s)
+}
+
+// Len is the number of resources in the snapshot.
+func (r Resources) Len() int { return len(r.s) }
 
 func (before state) leaked(after state) []string {
 	var out []string

@@ -59,7 +59,7 @@ func NewPod(uuid string) (*Pod, error) {
 	if err := checkName(uuid); err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
-	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{SkipDevices: true})
+	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
 	}
@@ -85,7 +85,7 @@ func (p *Pod) Path(controller string) string {
 
 // Add moves pid (typically the supervisor) into the pod's "stage1" leaf.
 func (p *Pod) Add(pid int) error {
-	mgr, err := newManager("/"+Prefix+p.uuid+"/stage1", &cgroups.Resources{SkipDevices: true})
+	mgr, err := newManager("/"+Prefix+p.uuid+"/stage1", &cgroups.Resources{})
 	if err != nil {
 		return fmt.Errorf("stage1 cgroup of pod %s: %w", p.uuid, err)
 	}
@@ -113,7 +113,7 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
 	a := &App{name: name, oomScore: oom}
-	a.mgr, err = newManager("/"+Prefix+p.uuid+"/"+dir, &cgroups.Resources{SkipDevices: true})
+	a.mgr, err = newManager("/"+Prefix+p.uuid+"/"+dir, &cgroups.Resources{})
 	if err != nil {
 		return nil, fmt.Errorf("app %s cgroup: %w", name, err)
 	}
@@ -171,7 +171,7 @@ func DestroyByName(uuid string) error {
 	if err := checkName(uuid); err != nil {
 		return fmt.Errorf("pod cgroup: %w", err)
 	}
-	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{SkipDevices: true})
+	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
 	if err != nil {
 		return fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
 	}

@@ -29,7 +29,7 @@ func value(iso types.Isolator) (types.IsolatorValue, error) {
 // resources converts the isolators to cgroup limits. The last isolator of a
 // kind wins, like types.Isolators.GetByName.
 func resources(isos types.Isolators) (*cgroups.Resources, *int, error) {
-	res := &cgroups.Resources{SkipDevices: true}
+	res := &cgroups.Resources{}
 	var oom *int
 	for _, iso := range isos {
 		switch iso.Name {
