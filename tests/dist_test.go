@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,7 +163,8 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	return out
 }
 
-func TestBashCompletion(t *testing.T) {
+// Bash, zsh and fish complete commands, options, pod UUIDs, images and networks.
+func TestCompletion(t *testing.T) {
 	e, id := runEnv(t)
 	uuid := strings.TrimSpace(e.Rkt("prepare", "--quiet", "example.com/busybox", "--exec=/bin/true").OK(t).Stdout)
 	if len(uuid) != 36 {
@@ -210,7 +212,80 @@ func TestBashCompletion(t *testing.T) {
 			t.Errorf("%q completes to %q, want %q", tc.words[1:], got, tc.want)
 		}
 	}
+
+	// The same in zsh, typed into an interactive shell: what appears on
+	// the screen after TAB (a unique match only adds the missing part).
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Fatalf("zsh is not installed (scripts/deps installs it): %v", err)
+	}
+	cases := []string{
+		"rkt st", "status",
+		"rkt st", "stop",
+		"rkt image ", "verify",
+		"rkt gc --gr", "grace-period",
+		"rkt --dir=" + e.DataDir + " status " + uuid[:6], uuid[6:],
+		"rkt image rm --dir=" + e.DataDir + " " + id[:14], id[14:],
+		"rkt run --local-config=" + e.LocalConfig + " --net=ba", "ckend",
+		"rkt run --local-config " + e.LocalConfig + " --debug --net=ba", "ckend",
+		"rkt --debug st", "status",
+	}
+	args := append([]string{"-f", "-c", zshScript, "zsh", filepath.Join(harness.Top(), "dist", "completion"), harness.BinDir()}, cases...)
+	r := harness.Run(t, "zsh", args...).OK(t)
+	for i := 0; i < len(cases)/2; i++ {
+		if !strings.Contains(r.Stdout, fmt.Sprintf("ok %d\n", i+1)) {
+			t.Errorf("zsh: %q does not complete to %q: %s", cases[2*i], cases[2*i+1], r.Stdout)
+		}
+	}
+
+	// And fish, whose `complete -C` lists the candidates for a line.
+	if _, err := exec.LookPath("fish"); err != nil {
+		t.Fatalf("fish is not installed (scripts/deps installs it): %v", err)
+	}
+	fishScript := filepath.Join(harness.Top(), "dist", "completion", "rkt.fish")
+	for _, tc := range []struct{ line, want string }{
+		{"rkt st", "status stop"},
+		{"rkt image l", "list"},
+		{"rkt --dir " + e.DataDir + " status " + uuid[:6], uuid},
+		{"rkt image rm --dir=" + e.DataDir + " " + id[:14], id},
+		{"rkt run --local-config " + e.LocalConfig + " --net=default,ba", "--net=default,backend"},
+		{"rkt --insecure-options=image,se", "--insecure-options=image,seccomp"},
+	} {
+		r := harness.Run(t, "fish", "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, fishScript, tc.line).OK(t)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			if c, _, _ := strings.Cut(l, "\t"); c != "" {
+				got = append(got, c)
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("fish: %q completes to %q, want %q", tc.line, got, tc.want)
+		}
+	}
 }
+
+// zshScript drives an interactive zsh through zpty: for each line it
+// types the line and a TAB, waits until the screen shows the expected text
+// (or 10s pass), and prints "ok N" or "FAIL N: screen".
+const zshScript = `zmodload zsh/zpty || exit 3
+dir=$1 bin=$2; shift 2
+zpty z 'zsh -f -i'
+zpty -w z "PROMPT='> '; fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -D; path=($bin \$path); zstyle ':completion:*' list-separator '|'"
+drain() { local l; while zpty -r -t z l 2>/dev/null; do out+=$l; done }
+out=""; sleep 0.5; drain
+n=0
+while (( $# >= 2 )); do
+	line=$1 want=$2; shift 2
+	(( n++ ))
+	out=""
+	zpty -w -n z "$line"$'\t'
+	for i in {1..100}; do
+		sleep 0.1; drain
+		[[ $out == *$want* ]] && break
+	done
+	if [[ $out == *$want* ]]; then print "ok $n"; else print -r -- "FAIL $n: ${(q)out}"; fi
+	zpty -w -n z $'\C-u'; sleep 0.2; out=""; drain
+done
+zpty -d z`
 
 // The zsh completion is a valid completion function that compinit
 // registers for rkt.

@@ -115,6 +115,21 @@ func TestDockerLocalSources(t *testing.T) {
 			t.Errorf("image list lacks %s:\n%s", want, list)
 		}
 	}
+	// export makes an ACI of the layers applied; extract lays them out.
+	out := filepath.Join(e.Root, "multilayer.aci")
+	e.Rkt("image", "export", "oci-multilayer:latest", out).OK(t)
+	aciID := fetchOut(t, e.Rkt("fetch", insecureImage, out))
+	if r := e.Rkt("run", aciID, "--exec=/bin/cat", "--", "/etc/layer3").OK(t); !strings.Contains(r.Stdout, "layer 3") {
+		t.Errorf("exported ACI: %s", r)
+	}
+	ex := filepath.Join(e.Root, "extracted")
+	e.Rkt("image", "extract", "--rootfs-only", "oci-multilayer:latest", ex).OK(t)
+	if _, err := os.Stat(filepath.Join(ex, "etc", "layer3")); err != nil {
+		t.Errorf("extract: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(ex, "etc", "remove-me")); err == nil {
+		t.Error("extract kept a whited-out file")
+	}
 	m := e.Rkt("image", "cat-manifest", "oci-multilayer:latest").OK(t).Stdout
 	for _, want := range []string{`"appc.io/docker/manifesthash"`, `"appc.io/docker/cmd"`, `"os"`, `"arch"`} {
 		if !strings.Contains(m, want) {

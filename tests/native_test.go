@@ -403,6 +403,9 @@ func TestNativeEventHandlers(t *testing.T) {
 // block device can be created, and one made outside the pod cannot be
 // opened (device cgroup rules, SEC-DEV-01).
 func TestNativeDevices(t *testing.T) {
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("the host device this test passes, /dev/loop-control, is missing")
+	}
 	e, _ := runEnv(t)
 	devdir := filepath.Join(e.Root, "devdir")
 	if err := os.MkdirAll(devdir, 0o755); err != nil {

@@ -117,7 +117,7 @@ func TestUsernsOverlay(t *testing.T) {
 		strings.TrimSpace(readFile(t, filepath.Join(e.DataDir, "pods", "prepared", prepared, "appsinfo", "busybox", "treeStoreID"))), "rootfs")
 	before := snapshotTree(t, tree)
 
-	script := "echo hi > /written; mkdir /newdir; touch /etc/passwd; stat -c %u:%g / /bin/busybox /etc/passwd /written > /stat; id -u >> /stat; touch /ready; sleep 1000"
+	script := "echo hi > /written; mkdir /newdir; touch /etc/passwd; stat -c %u:%g / /bin/busybox /etc/passwd /written /dev /dev/shm > /stat; id -u >> /stat; touch /ready; sleep 1000"
 	cmd, uuid := startPod(t, e, append(flags, "--private-users", "--net=none",
 		"example.com/busybox", "--name=root", "--exec=/bin/sh", "--", "-c", script, "---",
 		"example.com/busybox", "--name=user", "--user=1000", "--group=1000", "--exec=/bin/sleep", "--", "1000")...)
@@ -131,7 +131,7 @@ func TestUsernsOverlay(t *testing.T) {
 
 	// Inside: the tree's root-owned files are root's, and so is what the
 	// app wrote.
-	if got := strings.Fields(readFile(t, filepath.Join(upper, "stat"))); strings.Join(got, " ") != "0:0 0:0 0:0 0:0 0" {
+	if got := strings.Fields(readFile(t, filepath.Join(upper, "stat"))); strings.Join(got, " ") != "0:0 0:0 0:0 0:0 0:0 0:0 0" {
 		t.Errorf("owners inside the pod: %q", got)
 	}
 	// Outside: what the app wrote has the shifted ids.
@@ -201,6 +201,12 @@ func TestUsernsNoOverlayVolumes(t *testing.T) {
 	rootfs := filepath.Join(pod, "stage1", "rootfs", "opt", "stage2", "busybox", "rootfs")
 	if got := strings.Fields(readFile(t, filepath.Join(rootfs, "out"))); strings.Join(got, " ") != "0:0 0:0 0:0 0:0" {
 		t.Errorf("owners inside the pod: %q", got)
+	}
+	// The pod's private copy is chowned into the range.
+	for _, f := range []string{"bin/busybox", "written", "out"} {
+		if uid, gid := statOwner(t, filepath.Join(rootfs, f)); uid != ids.Shift || gid != ids.Shift {
+			t.Errorf("%s of the pod's copy owned by %d:%d, want %d:%d", f, uid, gid, ids.Shift, ids.Shift)
+		}
 	}
 	// Host root's files are the pod root's through the idmapped volume,
 	// both ways.

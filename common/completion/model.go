@@ -1,5 +1,5 @@
-// Package completion generates rkt's shell completion scripts (bash and
-// zsh) from the command definitions, so they offer exactly the commands
+// Package completion generates rkt's shell completion scripts (bash, zsh
+// and fish) from the command definitions, so they offer exactly the commands
 // and options the binaries parse. Values that live in the data directory
 // (pod UUIDs, image IDs and names) are listed at completion time by
 // running `rkt list` and `rkt image list` with the data and configuration

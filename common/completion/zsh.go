@@ -100,17 +100,26 @@ const zshHeader = `#compdef rkt
 `
 
 const zshBody = `
+# _rkt_opts: sets reply to the data and configuration options of the
+# command line, as --opt=value, whether typed --opt=value or --opt value.
+_rkt_opts() {
+	local i w
+	reply=()
+	for (( i = 2; i <= $#_rkt_line; i++ )); do
+		w=$_rkt_line[i]
+		case $w in
+		(--dir=*|--exec-path=*|--user-config=*|--system-config=*|--local-config=*) reply+=($w) ;;
+		(--dir|--exec-path|--user-config|--system-config|--local-config) reply+=("$w=$_rkt_line[i+1]"); (( i++ )) ;;
+		esac
+	done
+}
+
 # _rkt_call ARGS...: runs the rkt being completed with the data and
 # configuration options of the command line.
 _rkt_call() {
-	local -a g
-	local w
-	for w in $_rkt_line; do
-		case $w in
-		(--dir=*|--exec-path=*|--user-config=*|--system-config=*|--local-config=*) g+=($w) ;;
-		esac
-	done
-	$_rkt_bin $g "$@" 2>/dev/null
+	local -a reply
+	_rkt_opts
+	$_rkt_bin $reply "$@" 2>/dev/null
 }
 
 _rkt_pod() {
@@ -136,8 +145,9 @@ _rkt_command() {
 
 _rkt_network() {
 	local sys=$_rkt_default_system_config loc=$_rkt_default_local_config w f n
-	local -a nets
-	for w in $_rkt_line; do
+	local -a nets reply
+	_rkt_opts
+	for w in $reply; do
 		case $w in
 		(--system-config=*) sys=${w#*=} ;;
 		(--local-config=*) loc=${w#*=} ;;
@@ -160,7 +170,7 @@ _rkt() {
 	_rkt_line=($words)
 	_rkt_specs ''
 	globals=($reply)
-	_arguments -C $globals '1: :->command' '*:: :->args' && ret=0
+	_arguments -C -A '-*' $globals '1: :->command' '*:: :->args' && ret=0
 	case $state in
 	(command)
 		_rkt_describe ''

@@ -119,7 +119,8 @@ func exportCommand() *cli.Command {
 		Summary: "Write an image from the store to an ACI file",
 		Usage:   "[--overwrite] IMAGE OUTPUT.aci",
 		Description: `Writes the image's uncompressed ACI: its ID is the stored image's ID.
-No network access.`,
+A Docker or OCI image is written as one ACI of its converted manifest and
+its layers applied (an ACI of another ID). No network access.`,
 		Flags: func(fs *pflag.FlagSet) { fs.BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists") },
 		Run: func(env *cli.Env, args []string) error {
 			if len(args) != 2 {
@@ -138,23 +139,30 @@ No network access.`,
 			if err != nil {
 				return err
 			}
-			blob, err := os.Open(st.BlobPath(key))
-			if err != nil {
-				return fmt.Errorf("image %s: %w", key, err)
-			}
-			defer blob.Close()
-			dec, _, err := aci.Decompress(blob)
-			if err != nil {
-				return err
-			}
-			defer dec.Close()
 			out, err := atomicfile.Create(args[1], "", 0o644)
 			if err != nil {
 				return fmt.Errorf("exporting to %s: %w", args[1], err)
 			}
 			defer out.Abort()
-			if _, err := io.Copy(out, dec); err != nil {
-				return fmt.Errorf("exporting %s: %w", key, err)
+			if st.IsOCI(key) {
+				// A Docker/OCI image has no ACI to copy: one is made.
+				if err := st.WriteACI(key, out, os.Geteuid() == 0); err != nil {
+					return err
+				}
+			} else {
+				blob, err := os.Open(st.BlobPath(key))
+				if err != nil {
+					return fmt.Errorf("image %s: %w", key, err)
+				}
+				defer blob.Close()
+				dec, _, err := aci.Decompress(blob)
+				if err != nil {
+					return err
+				}
+				defer dec.Close()
+				if _, err := io.Copy(out, dec); err != nil {
+					return fmt.Errorf("exporting %s: %w", key, err)
+				}
 			}
 			if err := out.Commit(); err != nil {
 				return err
@@ -224,7 +232,12 @@ func extractCommand() *cli.Command {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			_, _, err := aci.ReadFile(st.BlobPath(key), dir, aci.ExtractOptions{Root: os.Geteuid() == 0, RootfsOnly: rootfsOnly})
+			var err error
+			if st.IsOCI(key) {
+				err = extractOCI(st, key, dir, rootfsOnly)
+			} else {
+				_, _, err = aci.ReadFile(st.BlobPath(key), dir, aci.ExtractOptions{Root: os.Geteuid() == 0, RootfsOnly: rootfsOnly})
+			}
 			if err != nil {
 				os.RemoveAll(dir)
 				return fmt.Errorf("extracting %s: %w", key, err)
@@ -232,6 +245,27 @@ func extractCommand() *cli.Command {
 			st.Touch(key)
 			return nil
 		})
+}
+
+// extractOCI lays a Docker or OCI image out as an extracted ACI: its
+// converted manifest and rootfs/ (or the rootfs alone).
+func extractOCI(st *store.Store, key, dir string, rootfsOnly bool) error {
+	rootfs := dir
+	if !rootfsOnly {
+		m, err := st.Manifest(key)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "manifest"), m, 0o644); err != nil {
+			return err
+		}
+		rootfs = filepath.Join(dir, "rootfs")
+		if err := os.Mkdir(rootfs, 0o755); err != nil {
+			return err
+		}
+	}
+	_, err := st.ApplyLayers(key, rootfs, os.Geteuid() == 0)
+	return err
 }
 
 func renderCommand() *cli.Command {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/common/userns"
 )
 
 func TestGCMarkAndSweep(t *testing.T) {
@@ -257,4 +259,38 @@ func TestGCManyPods(t *testing.T) {
 		t.Errorf("%d pods left", len(ents))
 	}
 	t.Logf("gc of %d pods: %s", n, time.Since(start))
+}
+
+// TestGCFreesIDRanges: the id range of a --private-users pod is freed
+// with the pod, not before, and ranges of pods gone without a gc are
+// swept.
+func TestGCFreesIDRanges(t *testing.T) {
+	f := newFixture(t)
+	exited := f.makePod(podSpec{}, pod.Run, false)
+	running := f.makePod(podSpec{}, pod.Run, true)
+	ranges := map[string]userns.Range{}
+	for _, p := range []*pod.Pod{exited, running} {
+		r, err := userns.Allocate(f.root, p.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, p.Path(stage1abi.PrivateUsersFile), r.String(), 0o640)
+		ranges[p.UUID] = r
+	}
+	// A range whose pod directory is gone.
+	if _, err := userns.Allocate(f.root, "5f1f8a35-6f4b-4b8e-9a57-1d2c3b4a5e6f"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := f.run(GCCommand(), "--grace-period=0s"); code != 0 {
+		t.Fatalf("gc exited %d: %s", code, errOut)
+	}
+	f.wantPlace(exited, -1)
+	owners, err := userns.Owners(f.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]string{ranges[running.UUID].Shift: running.UUID}
+	if !reflect.DeepEqual(owners, want) {
+		t.Errorf("ranges after gc: %v, want %v", owners, want)
+	}
 }

@@ -73,15 +73,21 @@ func Allocate(root dirs.Root, uuid string) (Range, error) {
 		return Range{}, err
 	}
 	defer unlock()
+	return allocate(dir, uuid, maxSlot)
+}
+
+// allocate records a free range among slots 1..slots in dir (locked by
+// the caller) for uuid.
+func allocate(dir, uuid string, slots int) (Range, error) {
 	var b [2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return Range{}, fmt.Errorf("--private-users: random range: %w", err)
 	}
-	start := int(binary.LittleEndian.Uint16(b[:]))%maxSlot + 1
+	start := int(binary.LittleEndian.Uint16(b[:]))%slots + 1
 	// From a random slot on, the first free one: a collision costs a
 	// stat, not a retry of the random draw.
-	for i := range maxSlot {
-		slot := (start-1+i)%maxSlot + 1
+	for i := range slots {
+		slot := (start-1+i)%slots + 1
 		r := Range{Shift: uint32(slot) << 16, Count: Size}
 		f, err := os.OpenFile(filepath.Join(dir, strconv.FormatUint(uint64(r.Shift), 10)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 		if errors.Is(err, os.ErrExist) {

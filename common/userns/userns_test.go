@@ -66,26 +66,27 @@ func TestAllocateDistinctAndFree(t *testing.T) {
 }
 
 func TestAllocateSkipsTakenRanges(t *testing.T) {
-	root := newRoot(t)
-	dir := filepath.Join(root.Path(), Dir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	// Every range but one is taken: that one must be found.
-	for slot := 1; slot <= maxSlot; slot++ {
-		if slot == 1234 {
+	dir := t.TempDir()
+	// Every range but one is taken: that one must be found, from any
+	// random start.
+	const slots = 64
+	for slot := 1; slot <= slots; slot++ {
+		if slot == 37 {
 			continue
 		}
 		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(slot<<16)), []byte("x"), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, err := Allocate(root, "last")
-	if err != nil || r.Shift != 1234<<16 {
-		t.Fatalf("Allocate = %v, %v; want shift %d", r, err, 1234<<16)
+	r, err := allocate(dir, "last", slots)
+	if err != nil || r.Shift != 37<<16 {
+		t.Fatalf("allocate = %v, %v; want shift %d", r, err, 37<<16)
 	}
-	if _, err := Allocate(root, "none-left"); err == nil {
-		t.Fatal("Allocate succeeded with every range taken")
+	if b, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(37<<16))); string(b) != "last" {
+		t.Errorf("range recorded for %q", b)
+	}
+	if _, err := allocate(dir, "none-left", slots); err == nil {
+		t.Fatal("allocate succeeded with every range taken")
 	}
 }
 

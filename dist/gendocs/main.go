@@ -37,6 +37,7 @@ func files() map[string][]byte {
 	m := completion.NewModel(cmds)
 	out["dist/completion/rkt.bash"] = m.Bash()
 	out["dist/completion/_rkt"] = m.Zsh()
+	out["dist/completion/rkt.fish"] = m.Fish()
 	return out
 }
 

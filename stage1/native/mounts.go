@@ -17,6 +17,9 @@ import (
 type mounter struct {
 	podmount.Rootfs
 	log *logger
+	// owner is the host uid and gid of the pod's root: the shift of a
+	// --private-users pod, else 0. The file systems of /dev belong to it.
+	owner uint32
 }
 
 // mountFS mounts a kernel file system on the directory p in the rootfs.
@@ -35,6 +38,9 @@ func (m *mounter) mountFS(p, fstype, source string, flags uintptr, data string) 
 // host's.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
+// ttyGID is the group of the pod's ptys (the tty group of most images).
+const ttyGID = 5
+
 // devSymlinks are the symlinks of the app's /dev.
 var devSymlinks = [][2]string{
 	{"/proc/self/fd", "fd"},
@@ -47,7 +53,8 @@ var devSymlinks = [][2]string{
 // setupDev mounts a minimal /dev: a tmpfs with the host's basic device
 // nodes bound in, a new devpts instance, /dev/shm and /dev/mqueue.
 func (m *mounter) setupDev() error {
-	dev, err := m.mountFS("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	own := fmt.Sprintf(",uid=%d,gid=%d", m.owner, m.owner)
+	dev, err := m.mountFS("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"+own)
 	if err != nil {
 		return err
 	}
@@ -68,10 +75,10 @@ func (m *mounter) setupDev() error {
 		}
 	}
 	if _, err := m.mountFS("/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
-		"newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		fmt.Sprintf("newinstance,ptmxmode=0666,mode=0620,gid=%d", m.owner+ttyGID)); err != nil {
 		return err
 	}
-	shm, err := m.mountFS("/dev/shm", "tmpfs", "shm", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k")
+	shm, err := m.mountFS("/dev/shm", "tmpfs", "shm", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"+own)
 	if err != nil {
 		return err
 	}
@@ -147,6 +154,9 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *idmapper, l *logger) erro
 		return fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)
 	}
 	m := &mounter{Rootfs: podmount.Rootfs{Path: rootfs, Debugf: l.Debugf}, log: l}
+	if ids != nil {
+		m.owner = ids.ids.Shift
+	}
 	ro := a.RuntimeApp.ReadOnlyRootFS
 	if ro {
 		if err := podmount.Bind(rootfs, rootfs, true, false); err != nil {

@@ -1,6 +1,8 @@
 package native
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -82,5 +84,26 @@ func TestHostsFileAndEnv(t *testing.T) {
 	}
 	if podproc.WaitExitStatus(unix.WaitStatus(9)) != 137 || podproc.WaitExitStatus(unix.WaitStatus(5<<8)) != 5 {
 		t.Error("waitStatusCode")
+	}
+}
+
+func TestParseOverlayOptions(t *testing.T) {
+	info := `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 22 0:50 / /pods/p/app\040x/rootfs rw,relatime - overlay overlay rw,lowerdir=/cas/t1/rootfs:/cas/t\0402,upperdir=/pods/p/overlay/a/upper,workdir=/pods/p/overlay/a/work,uuid=on
+41 22 0:51 / /pods/p/other rw - tmpfs tmpfs rw
+42 22 0:52 / /pods/p/fd rw - overlay overlay rw,lowerdir+=/l1,lowerdir+=/l2,upperdir=/u,workdir=/w
+`
+	got, ok, err := parseOverlayOptions(strings.NewReader(info), "/pods/p/app x/rootfs/")
+	want := overlayLayers{lowers: []string{"/cas/t1/rootfs", "/cas/t 2"}, upper: "/pods/p/overlay/a/upper", work: "/pods/p/overlay/a/work"}
+	if err != nil || !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay: %+v %v %v", got, ok, err)
+	}
+	if got, ok, _ := parseOverlayOptions(strings.NewReader(info), "/pods/p/fd"); !ok || !reflect.DeepEqual(got.lowers, []string{"/l1", "/l2"}) || got.upper != "/u" {
+		t.Errorf("lowerdir+: %+v %v", got, ok)
+	}
+	for _, target := range []string{"/pods/p/other", "/pods/p/none"} {
+		if _, ok, err := parseOverlayOptions(strings.NewReader(info), target); ok || err != nil {
+			t.Errorf("%s taken for an overlay (%v)", target, err)
+		}
 	}
 }

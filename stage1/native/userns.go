@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,7 +31,7 @@ import (
 // The supervisor itself stays in the host's user namespace: a Go process
 // cannot setns(2) into a user namespace, so every app process is
 // started in a new user namespace with the pod's mapping (see
-// userNSAttr); they all share the pod's other namespaces.
+// setUserNS); they all share the pod's other namespaces.
 type idmapper struct {
 	ids  userns.Range
 	nsfd int
@@ -215,16 +216,21 @@ type overlayLayers struct {
 // /proc/self/mountinfo; isOverlay is false when target is not the mount
 // point of an overlay.
 func overlayOptions(target string) (overlayLayers, bool, error) {
-	var out overlayLayers
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return out, false, err
+		return overlayLayers{}, false, err
 	}
 	defer f.Close()
+	return parseOverlayOptions(f, target)
+}
+
+// parseOverlayOptions is overlayOptions on a mountinfo table.
+func parseOverlayOptions(r io.Reader, target string) (overlayLayers, bool, error) {
+	var out overlayLayers
 	target = filepath.Clean(target)
 	var super string
 	found := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
