@@ -158,9 +158,12 @@ func Prepare() *cli.Command {
 }
 
 const appHelp = `IMAGE is an image ID, a name (found in the store, else fetched), a
-file path or a URL (fetched by rkt-fetch). Flags after an image apply to
-that app: ` + podspec.AppFlagNames + `.
-Arguments after -- are added to the app's command, up to --- or the end.`
+file path, a URL, docker://REF, oci-layout:PATH[:REF], oci-archive:PATH[:REF]
+or docker-archive:PATH[:REF] (fetched by rkt-fetch). Flags after an image
+apply to that app: ` + podspec.AppFlagNames + `.
+Arguments after -- are added to the app's command, up to --- or the end;
+for a Docker or OCI image they replace its CMD, and --exec replaces its
+ENTRYPOINT (and drops the CMD).`
 
 // Run returns the `rkt run` command: prepare, then run-prepared with the
 // pod's lock held throughout (Prepare → Run, never Prepared).
