@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"log"
 	"net/http"
@@ -218,6 +219,14 @@ func TestDockerRegistryBasicAuth(t *testing.T) {
 		`{"rktKind":"dockerAuth","rktVersion":"v1","registries":["`+tr.host+`"],"credentials":{"user":"rkt-user","password":"s3cret"}}`)
 	id := fetchOut(t, e.Rkt("fetch", insecureRegistry, ref))
 	e.Rkt("run", insecureRegistry, id, "--exec=/bin/true").OK(t)
+
+	// The invoking user's ~/.docker/config.json serves too.
+	home := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("rkt-user:s3cret"))
+	writeConfig(t, home, ".docker", "config.json", `{"auths":{"`+tr.host+`":{"auth":"`+auth+`"}}}`)
+	e2 := harness.NewEnv(t)
+	e2.Rkt("fetch", insecureRegistry, ref).Fails(t, 254, "refused access")
+	fetchOut(t, e2.RktOpts(harness.RunOpts{Env: []string{"HOME=" + home}}, "fetch", insecureRegistry, ref))
 }
 
 func TestDockerRegistryResumesLayer(t *testing.T) {
