@@ -459,3 +459,49 @@ func TestBuildInstallPaths(t *testing.T) {
 	}
 	harness.Run(t, filepath.Join(harness.Top(), "scripts", "build"), "--prefix", "relative/path", "--out", out).Fails(t, 1, "must be absolute")
 }
+
+// scripts/install with another prefix installs the generated files and
+// points the units at that prefix's rkt.
+func TestInstallDistFiles(t *testing.T) {
+	dest := t.TempDir()
+	cmd := exec.Command(filepath.Join(harness.Top(), "scripts", "install"))
+	cmd.Env = append(os.Environ(), "DESTDIR="+dest, "PREFIX=/opt/rkt")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/install: %v\n%s", err, out)
+	}
+	for _, p := range []string{
+		"opt/rkt/share/man/man1/rkt.1.gz", "opt/rkt/share/man/man1/rkt-image-list.1.gz",
+		"opt/rkt/share/bash-completion/completions/rkt", "opt/rkt/share/zsh/vendor-completions/_rkt",
+		"opt/rkt/share/fish/vendor_completions.d/rkt.fish", "opt/rkt/lib/tmpfiles.d/rkt.conf",
+		"opt/rkt/lib/sysusers.d/rkt.conf", "opt/rkt/lib/rkt/setup-data-dir",
+		"opt/rkt/share/doc/rkt/examples/rkt-busybox.service", "opt/rkt/share/doc/rkt/packaging.md",
+	} {
+		if _, err := os.Stat(filepath.Join(dest, p)); err != nil {
+			t.Errorf("not installed: %v", err)
+		}
+	}
+	units, _ := filepath.Glob(filepath.Join(dest, "opt/rkt/lib/systemd/system/rkt-*"))
+	if len(units) != 5 {
+		t.Fatalf("installed units: %v", units)
+	}
+	for _, u := range units {
+		data, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "/usr/bin/rkt") {
+			t.Errorf("%s still runs /usr/bin/rkt:\n%s", u, data)
+		}
+		if strings.Contains(u, ".service") && !strings.Contains(string(data), "ExecStart=/opt/rkt/bin/rkt ") {
+			t.Errorf("%s does not run /opt/rkt/bin/rkt:\n%s", u, data)
+		}
+	}
+	// The man pages are gzipped without a name or time stamp.
+	data, err := os.ReadFile(filepath.Join(dest, "opt/rkt/share/man/man1/rkt.1.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 10 || data[3]&0x08 != 0 || data[4]|data[5]|data[6]|data[7] != 0 {
+		t.Errorf("rkt.1.gz carries a file name or an mtime: header % x", data[:10])
+	}
+}

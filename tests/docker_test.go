@@ -7,12 +7,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -408,6 +410,15 @@ func TestDockerConfigSemantics(t *testing.T) {
 	if r := e.Rkt("run", id, "--exec=/bin/echo"); strings.Contains(r.Stdout, "CMD1") {
 		t.Errorf("--exec kept the image's CMD: %s", r)
 	}
+	// The exposed port is the app's port 8080-tcp: forwarded from the host.
+	port := freePort(t)
+	cmd, uuid := startPod(t, e, "--port=8080-tcp:127.0.0.1:"+strconv.Itoa(port), id, "--exec=/bin/sh", "--", "-c",
+		`mkdir -p www && echo "port from $(id -un)" > www/index.html && exec httpd -f -p 8080 -h www`)
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); got != "port from app\n" {
+		t.Errorf("port 8080-tcp answered %q", got)
+	}
+	e.Rkt("stop", uuid).OK(t)
+	waitCmd(t, cmd)
 	// Ports and mount points as docker2aci named them.
 	m := e.Rkt("image", "cat-manifest", id).OK(t).Stdout
 	for _, want := range []string{`"name":"53-udp"`, `"name":"8080-tcp"`, `"name":"volume-data"`, `"user":"app"`, `"group":"app"`} {

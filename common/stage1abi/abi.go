@@ -66,6 +66,9 @@ const (
 	// "SHIFT:COUNT" (PODF-09): written at prepare, passed to the stage1
 	// as --private-users, freed by gc.
 	PrivateUsersFile = "private-users-prepared"
+	// MDSRegisteredFile says the pod is registered with the metadata
+	// service and holds the AC_METADATA_URL of its apps.
+	MDSRegisteredFile = "mds-registered"
 	// Inside the stage1 rootfs:
 	Stage2Dir           = "opt/stage2"
 	StatusDir           = "rkt/status"

@@ -17,6 +17,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/tests/fixtures"
 )
@@ -65,11 +66,19 @@ func needIntegration(t *testing.T) {
 		if buildDir, buildErr = os.MkdirTemp("", "native-test-bin-"); buildErr != nil {
 			return
 		}
+		// The supervisor binary lies beside the entrypoints binary, as
+		// in the stage1 image.
 		nativeBin = filepath.Join(buildDir, "native")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", nativeBin, "github.com/rkt/rkt/stage1/native/cmd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(err.Error() + ": " + string(out))
+		for bin, pkg := range map[string]string{
+			nativeBin: "github.com/rkt/rkt/stage1/native/cmd",
+			filepath.Join(buildDir, supervisor.BinaryName): "github.com/rkt/rkt/stage1/native/supervisor/cmd",
+		} {
+			cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New(err.Error() + ": " + string(out))
+				return
+			}
 		}
 	})
 	if buildErr != nil {
@@ -265,7 +274,7 @@ func TestIntegrationExitStatusAndLogs(t *testing.T) {
 			t.Errorf("%s = %q", f, s)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(p.dir, EnterSocket)); err == nil {
+	if _, err := os.Stat(filepath.Join(p.dir, supervisor.EnterSocket)); err == nil {
 		t.Error("enter socket left after the pod exited")
 	}
 }
@@ -290,7 +299,7 @@ func TestIntegrationMultiApp(t *testing.T) {
 	// An app ignoring SIGTERM is killed after the grace period.
 	p = newPod(t, []string{"a", "b"}, []*types.App{shApp("sleep 1; exit 3"), shApp("trap '' TERM; sleep 100")})
 	start := time.Now()
-	if code, _, stderr := p.run("--net=host"); code != 3 || time.Since(start) > KillGrace+10*time.Second {
+	if code, _, stderr := p.run("--net=host"); code != 3 || time.Since(start) > supervisor.KillGrace+10*time.Second {
 		t.Errorf("run = %d after %v: %s", code, time.Since(start), stderr)
 	}
 	if s := p.readFile("stage1/rootfs/rkt/status/b"); s != "137" {

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rkt/rkt/stage1/native/machined"
+	"github.com/rkt/rkt/stage1/native/supervisor"
 )
 
 // registerMachine registers the pod with systemd-machined, as rkt did,
@@ -13,7 +14,7 @@ import (
 // class container, the supervisor (host pid) as leader. Anywhere else it
 // does nothing and says so only with --debug. It returns the
 // unregistration, for when the pod ends.
-func registerMachine(p *Pod, podUUID string, pid int, l *logger) func() {
+func registerMachine(p *supervisor.Pod, podUUID string, pid int, l *logger) func() {
 	none := func() {}
 	conn, err := machined.SystemBus("/run")
 	if err != nil {

@@ -13,18 +13,15 @@ import (
 
 	"github.com/rkt/rkt/common/mds"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/poddir"
 )
-
-// MetadataURLEnv is the variable that gives the apps the metadata
-// service's address, with the pod's token as its path.
-const MetadataURLEnv = "AC_METADATA_URL"
 
 // registerMDS registers the pod and its apps with the metadata service
 // (reference MDS-03), now that its network gave it an address, and
 // writes <pod>/mds-registered holding the AC_METADATA_URL of its apps:
 // the host as the pod reaches it (its network's gateway), port 18112.
-func registerMDS(p *Pod, ra *stage1abi.RunArgs, n *podNetns, l *logger) error {
+func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logger) error {
 	if n == nil || n.gw == nil {
 		return fmt.Errorf("--mds-token: the metadata service needs a pod network with a gateway (--net=%s)", ra.Net)
 	}
@@ -54,21 +51,11 @@ func registerMDS(p *Pod, ra *stage1abi.RunArgs, n *podNetns, l *logger) error {
 
 // unregisterMDS removes the pod from the metadata service when it
 // exited, and then <pod>/mds-registered (else `rkt gc` tries again).
-func unregisterMDS(p *Pod, uuid string, l *logger) {
+func unregisterMDS(p *supervisor.Pod, uuid string, l *logger) {
 	c := &mds.Client{}
 	if err := c.Unregister(uuid); err != nil && !errors.Is(err, mds.ErrNotRegistered) {
 		l.Warnf("unregister from the metadata service: %v", err)
 		return
 	}
 	_ = os.Remove(filepath.Join(p.Dir, mds.RegisteredFile))
-}
-
-// metadataURL is the AC_METADATA_URL the pod's apps get, "" when the pod
-// is not registered.
-func metadataURL(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, mds.RegisteredFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }

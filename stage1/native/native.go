@@ -1,14 +1,15 @@
-// Package native is the "native" stage1 flavor: the pod gets its own PID,
-// mount, UTS, IPC and network namespaces, with a pod supervisor (this
-// binary, re-executed as `init`) as PID 1. The supervisor sets up every
-// app's mounts, starts all apps at once, each chrooted in its rootfs with
-// its credentials, forwards signals, reaps, records exit statuses and
-// exits with the first failed app's status. `enter` asks the supervisor,
-// over a unix socket in the pod directory, to start a command inside an
-// app (a Go process cannot setns(2) into a mount namespace).
+// Package native is the "native" stage1 flavor's entrypoints: `run`
+// gives the pod its own PID, mount, UTS, IPC and network namespaces
+// (CNI), its cgroups and, with --private-users, its id mapping, and
+// starts the pod supervisor (package supervisor, a binary of its own)
+// as PID 1; `enter` asks the supervisor, over a unix socket in the pod
+// directory, to start a command inside an app (a Go process cannot
+// setns(2) into a mount namespace); `gc` and `stop` tear down and stop
+// pods.
 //
-// One static binary implements every entrypoint: the stage1 image holds
-// it at /native with /run, /enter, /gc and /stop symlinked to it.
+// One static binary implements these entrypoints: the stage1 image
+// holds it at /native with /run, /enter, /gc and /stop symlinked to it,
+// and the supervisor at /init.
 package native
 
 import (
@@ -28,14 +29,12 @@ const (
 	ExitStage1Error = stage1log.ExitStage1Error
 )
 
-// Entrypoint names: the basenames the binary answers to. EntrypointInit
-// is internal: the pod supervisor.
+// Entrypoint names: the basenames the binary answers to.
 const (
 	EntrypointRun   = "run"
 	EntrypointEnter = "enter"
 	EntrypointGC    = "gc"
 	EntrypointStop  = "stop"
-	EntrypointInit  = "init"
 )
 
 var entrypoints map[string]entrypoint.Func
@@ -46,9 +45,6 @@ func init() {
 		EntrypointEnter: Enter,
 		EntrypointGC:    GC,
 		EntrypointStop:  Stop,
-		EntrypointInit:  Init,
-
-		EntrypointAppExec: AppExec,
 	}
 }
 
@@ -60,7 +56,7 @@ func selectEntrypoint(argv []string) (string, []string, error) {
 
 // Main runs the entrypoint argv selects and returns the exit status.
 func Main(argv []string) int {
-	return entrypoint.Main("native", entrypoints, []string{EntrypointInit, EntrypointAppExec}, argv)
+	return entrypoint.Main("native", entrypoints, nil, argv)
 }
 
 // logger is the stage1 logger.

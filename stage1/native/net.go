@@ -12,56 +12,8 @@ import (
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/native/network"
 
-	"golang.org/x/sys/unix"
+	"github.com/rkt/rkt/stage1/native/supervisor"
 )
-
-// Network modes of a pod.
-const (
-	NetPrivate = "private" // a network namespace with loopback only
-	NetHost    = "host"    // the host's network namespace
-	NetCNI     = "cni"     // a network namespace joined to CNI networks
-)
-
-// NetMode returns how the pod is networked for a --net value: "host"
-// shares the host's, "none" is loopback only, anything else (including
-// "" = default) is a private netns with the named CNI networks. The
-// second result is kept for callers that print a warning; it is empty.
-func NetMode(net string) (mode, warning string) {
-	switch strings.TrimSpace(net) {
-	case "host":
-		return NetHost, ""
-	case "none":
-		return NetPrivate, ""
-	}
-	return NetCNI, ""
-}
-
-// loopbackUp brings up the loopback interface of the calling thread's
-// network namespace.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("loopback: socket: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return fmt.Errorf("loopback: %w", err)
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: get flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: bring up: %w", err)
-	}
-	return nil
-}
-
-// CNIResolvConf is the resolv.conf built from the CNI results, in the
-// stage1 rootfs; --dns-conf-mode resolv=default uses it when stage0 did
-// not write one for --dns.
-const CNIResolvConf = "rkt/cni-resolv.conf"
 
 // netTimeout bounds the CNI plugins' work at setup and at teardown.
 const netTimeout = 60 * time.Second
@@ -132,7 +84,7 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping
 	}
 	n.gw = res.Gateway
 	if res.DNS != "" {
-		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, CNIResolvConf)
+		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, supervisor.CNIResolvConf)
 		err := os.MkdirAll(filepath.Dir(p), 0o755)
 		if err == nil {
 			err = os.WriteFile(p, []byte(res.DNS), publicFileMode)
@@ -159,7 +111,7 @@ func (n *podNetns) teardown() {
 // podPortMappings resolves the pod manifest's ports (--port): each names
 // a port of an app's image manifest (or gives the pod port itself), which
 // is forwarded from HOSTIP:HOSTPORT (any local address without HOSTIP).
-func podPortMappings(p *Pod) ([]network.PortMapping, error) {
+func podPortMappings(p *supervisor.Pod) ([]network.PortMapping, error) {
 	var out []network.PortMapping
 	for _, ep := range p.Manifest.Ports {
 		pp := ep.PodPort

@@ -17,6 +17,7 @@ import (
 	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
@@ -25,26 +26,6 @@ import (
 const (
 	publicFileMode  = 0o644
 	privateFileMode = 0o640
-)
-
-// EnterSocket is the unix socket, in the pod directory, on which the
-// supervisor serves `enter` requests.
-const EnterSocket = "enter.sock"
-
-// Environment variables the outer `run` passes to the supervisor.
-const (
-	envSocketFD   = "RKT_STAGE1_NATIVE_SOCKET_FD"
-	envForeground = "RKT_STAGE1_NATIVE_FOREGROUND"
-)
-
-// Fds the supervisor gets: the pod lock, the enter socket, the pipe
-// whose EOF is the go-ahead and, with --private-users, the idmapping
-// user namespace.
-const (
-	supervisorLockFD   = 3
-	supervisorSocketFD = 4
-	supervisorSyncFD   = 5
-	supervisorUserNSFD = 6
 )
 
 // Run is the `run` entrypoint. It runs in the pod directory, checks the
@@ -74,7 +55,7 @@ func CloneFlags(ra *stage1abi.RunArgs) (uintptr, error) {
 	default:
 		return 0, fmt.Errorf("invalid --ipc=%q: want auto, private or parent", ra.IPC)
 	}
-	if mode, _ := NetMode(ra.Net); mode != NetHost {
+	if mode, _ := supervisor.NetMode(ra.Net); mode != supervisor.NetHost {
 		flags |= unix.CLONE_NEWNET
 	}
 	return flags, nil
@@ -85,7 +66,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
 	}
-	pod, err := LoadPod(dir)
+	pod, err := supervisor.LoadPod(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -116,18 +97,18 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	// the supervisor's is copied from it: the old overlays then exist
 	// nowhere. The supervisor gets the idmapping user namespace (fd) for
 	// the volumes.
-	var ids *idmapper
+	var ids *supervisor.IDMapper
 	if ra.PrivateUsers != "" {
 		r, err := userns.Parse(ra.PrivateUsers)
 		if err != nil {
 			return 0, err
 		}
-		if ids, err = newIDMapper(r); err != nil {
+		if ids, err = supervisor.NewIDMapper(r); err != nil {
 			return 0, err
 		}
-		defer ids.close()
+		defer ids.Close()
 		for _, a := range pod.Apps {
-			if err := ids.remountRootfs(pod.AppRootfs(a.Name())); err != nil {
+			if err := ids.RemountRootfs(pod.AppRootfs(a.Name())); err != nil {
 				return 0, fmt.Errorf("app %q: %w", a.Name(), err)
 			}
 		}
@@ -139,7 +120,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(filepath.Join(dir, EnterSocket))
+	defer os.Remove(filepath.Join(dir, supervisor.EnterSocket))
 
 	// The pod's cgroup exists, and is named in <pod>/subcgroup, before
 	// the supervisor starts (and before <pod>/pid appears).
@@ -155,7 +136,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}()
 	// Device rules go on the pod's cgroup before any cgroup below it
 	// exists: on v1 those copy the rules when they are created.
-	devs, err := podDeviceRules(pod)
+	devs, err := supervisor.PodDeviceRules(pod)
 	if err != nil {
 		return 0, err
 	}
@@ -172,20 +153,24 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	defer syncW.Close()
 
 	fg := ownsTerminal()
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = append([]string{EntrypointInit}, args...)
+	sup, err := supervisorPath()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(sup)
+	cmd.Args = append([]string{supervisor.EntrypointInit}, args...)
 	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{lock, sock, syncR}
 	if ids != nil {
-		nsf := os.NewFile(uintptr(ids.nsfd), "userns")
+		nsf := os.NewFile(uintptr(ids.NSFD()), "userns")
 		cmd.ExtraFiles = append(cmd.ExtraFiles, nsf)
 	}
 	cmd.Env = append(os.Environ(),
-		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisorLockFD),
-		envSocketFD+"="+strconv.Itoa(supervisorSocketFD))
+		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisor.LockFD),
+		supervisor.SocketFDEnv+"="+strconv.Itoa(supervisor.SocketFD))
 	if fg {
-		cmd.Env = append(cmd.Env, envForeground+"=1")
+		cmd.Env = append(cmd.Env, supervisor.ForegroundEnv+"=1")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	sigs := notifySignals()
@@ -195,7 +180,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	sock.Close()
 	syncR.Close()
-	ids.close()
+	ids.Close()
 	// The supervisor joins the pod's cgroup itself, together with the
 	// apps (see supervise).
 	pid := cmd.Process.Pid
@@ -251,7 +236,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 // a relative name, so a long pod path does not matter), readable by root
 // only.
 func listenEnter(dir string) (*os.File, error) {
-	path := filepath.Join(dir, EnterSocket)
+	path := filepath.Join(dir, supervisor.EnterSocket)
 	_ = os.Remove(path)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -276,9 +261,19 @@ func listenEnter(dir string) (*os.File, error) {
 // directory when that is the pod directory, else its absolute path.
 func relSocket(dir string) string {
 	if wd, err := os.Getwd(); err == nil && wd == dir {
-		return EnterSocket
+		return supervisor.EnterSocket
 	}
-	return filepath.Join(dir, EnterSocket)
+	return filepath.Join(dir, supervisor.EnterSocket)
+}
+
+// supervisorPath is the pod supervisor binary: beside ours in the
+// stage1 rootfs (os.Executable resolves the entrypoint symlink).
+func supervisorPath() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("locating the pod supervisor: %w", err)
+	}
+	return filepath.Join(filepath.Dir(self), supervisor.BinaryName), nil
 }
 
 // notifySignals catches the signals forwarded to the pod.

@@ -1,4 +1,4 @@
-package native
+package supervisor
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"github.com/rkt/rkt/common/userns"
 )
 
-// idmapper holds what a --private-users pod needs: its id range, and a
+// IDMapper holds what a --private-users pod needs: its id range, and a
 // user namespace of that range whose only use is to idmap mounts. The
 // apps' trees are never chowned: each app rootfs is an overlay whose
 // read-only lower layer is an idmapped mount of the shared tree (host
@@ -32,16 +32,16 @@ import (
 // cannot setns(2) into a user namespace, so every app process is
 // started in a new user namespace with the pod's mapping (see
 // setUserNS); they all share the pod's other namespaces.
-type idmapper struct {
+type IDMapper struct {
 	ids  userns.Range
 	nsfd int
 }
 
-// newIDMapper makes the idmapping user namespace: a child cloned into a
+// NewIDMapper makes the idmapping user namespace: a child cloned into a
 // new user namespace with the range's mapping, stopped by ptrace before
 // it runs anything, lends it to us through /proc/PID/ns/user and is
 // killed. The namespace lives on as long as the fd is open.
-func newIDMapper(ids userns.Range) (*idmapper, error) {
+func NewIDMapper(ids userns.Range) (*IDMapper, error) {
 	runtime.LockOSThread() // the tracer is this thread
 	defer runtime.UnlockOSThread()
 	attr := &syscall.SysProcAttr{Ptrace: true}
@@ -57,12 +57,15 @@ func newIDMapper(ids userns.Range) (*idmapper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--private-users: user namespace: %w", err)
 	}
-	return &idmapper{ids: ids, nsfd: fd}, nil
+	return &IDMapper{ids: ids, nsfd: fd}, nil
 }
 
-// close drops the idmapping user namespace (the mounts keep their
+// NSFD is the idmapping user namespace's fd.
+func (m *IDMapper) NSFD() int { return m.nsfd }
+
+// Close drops the idmapping user namespace (the mounts keep their
 // mapping).
-func (m *idmapper) close() {
+func (m *IDMapper) Close() {
 	if m != nil && m.nsfd >= 0 {
 		unix.Close(m.nsfd)
 		m.nsfd = -1
@@ -84,7 +87,7 @@ func setUserNS(attr *syscall.SysProcAttr, ids userns.Range) {
 
 // idmapped returns a detached clone of the mount tree at path with the
 // pod's idmapping (and read-only if asked), as an O_CLOEXEC mount fd.
-func (m *idmapper) idmapped(path string, recursive, readOnly bool) (int, error) {
+func (m *IDMapper) idmapped(path string, recursive, readOnly bool) (int, error) {
 	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
 	setFlags := unix.AT_EMPTY_PATH
 	if recursive {
@@ -106,10 +109,10 @@ func (m *idmapper) idmapped(path string, recursive, readOnly bool) (int, error) 
 	return fd, nil
 }
 
-// remountRootfs replaces the app rootfs stage0 made with an idmapped
+// RemountRootfs replaces the app rootfs stage0 made with an idmapped
 // one: an overlay again, its lower layers idmapped, or, for a
 // --no-overlay pod, an idmapped bind of the pod's copy onto itself.
-func (m *idmapper) remountRootfs(rootfs string) error {
+func (m *IDMapper) RemountRootfs(rootfs string) error {
 	opts, isOverlay, err := overlayOptions(rootfs)
 	if err != nil {
 		return err
@@ -176,7 +179,7 @@ func (m *idmapper) remountRootfs(rootfs string) error {
 
 // chownTree shifts the owners of everything below dir into the pod's
 // range, keeping the setuid and setgid bits chown clears.
-func (m *idmapper) chownTree(dir string) error {
+func (m *IDMapper) chownTree(dir string) error {
 	return filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -199,7 +202,7 @@ func (m *idmapper) chownTree(dir string) error {
 
 // shift maps an id of the tree to the host id it has inside the pod's
 // range; ids outside the range are the overflow id.
-func (m *idmapper) shift(id uint32) uint32 {
+func (m *IDMapper) shift(id uint32) uint32 {
 	if id >= m.ids.Count {
 		return 65534
 	}

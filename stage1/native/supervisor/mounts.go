@@ -1,4 +1,4 @@
-package native
+package supervisor
 
 import (
 	"errors"
@@ -94,7 +94,7 @@ func (m *mounter) setupDev() error {
 // owns. A volume whose file system cannot be idmapped (devtmpfs: a host
 // device passed by a volume) stays as it is, with the host's owners,
 // which the apps see as the overflow id.
-func (m *mounter) idmapVolume(vm stage2app.VolumeMount, ids *idmapper) error {
+func (m *mounter) idmapVolume(vm stage2app.VolumeMount, ids *IDMapper) error {
 	target, err := stage2app.InRoot(m.Path, vm.Path)
 	if err != nil {
 		return fmt.Errorf("volume %q: %w", vm.Volume.Name, err)
@@ -148,7 +148,7 @@ type podFiles struct {
 // namespace, /sys read-only, a minimal /dev, /tmp, /etc/mtab, hostname,
 // DNS files, volumes, and a read-only root when asked. With ids (a
 // --private-users pod) the volumes are idmapped.
-func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *idmapper, l *logger) error {
+func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, l *logger) error {
 	rootfs := p.AppRootfs(a.Name())
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)

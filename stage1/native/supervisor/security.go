@@ -1,4 +1,4 @@
-package native
+package supervisor
 
 import (
 	"encoding/json"
@@ -17,17 +17,17 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
+	"github.com/rkt/rkt/stage1/stage1log"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
-// EntrypointAppExec is the internal helper mode every app process and
-// every entered command starts as: the supervisor starts /proc/self/exe
-// as `app-exec` with the app's stdio, puts it in the app's cgroup, then
-// sends it an appExecConfig on fd 3 (the pipe's EOF is the go-ahead).
-// The helper chroots, switches credentials, applies the capability sets,
-// no_new_privs and the seccomp filter on its main thread and execs the
-// app from that thread.
-const EntrypointAppExec = "app-exec"
+// The app-exec helper is the mode every app process and every entered
+// command starts as: the supervisor starts /proc/self/exe as
+// EntrypointAppExec with the app's stdio, puts it in the app's cgroup,
+// then sends it an appExecConfig on fd 3 (the pipe's EOF is the
+// go-ahead). The helper chroots, switches credentials, applies the
+// capability sets, no_new_privs and the seccomp filter on its main
+// thread and execs the app from that thread.
 
 // appExecConfigFD is the helper's read end of the config pipe;
 // appExecErrorFD the write end (close-on-exec) of the pipe on which it
@@ -91,10 +91,10 @@ func checkSecurity(a *App, o secOpts) error {
 	return nil
 }
 
-// podDeviceRules are the devices the pod's processes may use: those of
+// PodDeviceRules are the devices the pod's processes may use: those of
 // the minimal /dev, and the host devices the pod's host volumes pass
 // (read-only volumes: reading only).
-func podDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
+func PodDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
 	rules := append([]cgroup.DeviceRule{}, cgroup.DefaultDevices...)
 	for _, v := range p.Manifest.Volumes {
 		if v.Kind != stage2app.VolumeHost {
@@ -219,7 +219,7 @@ func AppExec(args []string) int {
 	if err := cfg.exec(); err != nil {
 		return l.Fail(fmt.Errorf("app-exec: %w", err))
 	}
-	return ExitStage1Error // not reached
+	return stage1log.ExitStage1Error // not reached
 }
 
 // exec applies the security settings on the calling (main, locked)

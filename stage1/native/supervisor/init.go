@@ -1,4 +1,4 @@
-package native
+package supervisor
 
 import (
 	"fmt"
@@ -99,11 +99,11 @@ func Init(args []string) int {
 }
 
 func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	for _, fd := range []int{supervisorLockFD, supervisorSocketFD, supervisorSyncFD} {
+	for _, fd := range []int{LockFD, SocketFD, SyncFD} {
 		unix.CloseOnExec(fd)
 	}
 	// Wait until `run` has set up the pod's network and cgroups.
-	if sync := os.NewFile(supervisorSyncFD, "sync"); sync != nil {
+	if sync := os.NewFile(SyncFD, "sync"); sync != nil {
 		_, _ = io.ReadAll(sync)
 		sync.Close()
 	}
@@ -131,7 +131,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, fmt.Errorf("set the hostname: %w", err)
 	}
 	if mode, _ := NetMode(ra.Net); mode != NetHost {
-		if err := loopbackUp(); err != nil {
+		if err := LoopbackUp(); err != nil {
 			return 0, err
 		}
 	}
@@ -143,9 +143,9 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s := &supervisor{pod: p, log: l, fg: os.Getenv(envForeground) == "1", waiters: map[int]chan unix.WaitStatus{}}
+	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}}
 	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
-	var ids *idmapper
+	var ids *IDMapper
 	if ra.PrivateUsers != "" {
 		r, err := userns.Parse(ra.PrivateUsers)
 		if err != nil {
@@ -159,9 +159,9 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 		// `run` made the rootfs idmapped and passes the namespace for
 		// the volumes.
-		unix.CloseOnExec(supervisorUserNSFD)
-		ids = &idmapper{ids: r, nsfd: supervisorUserNSFD}
-		defer ids.close()
+		unix.CloseOnExec(UserNSFD)
+		ids = &IDMapper{ids: r, nsfd: UserNSFD}
+		defer ids.Close()
 	}
 	for _, a := range p.Apps {
 		if err := checkSecurity(a, s.sec); err != nil {
@@ -179,11 +179,11 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 		s.apps = append(s.apps, ap)
 	}
-	ids.close() // the mounts keep their mapping
+	ids.Close() // the mounts keep their mapping
 
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-	if f := os.NewFile(supervisorSocketFD, "enter-socket"); f != nil {
+	if f := os.NewFile(SocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
 	// Moving a process between cgroups costs an RCU grace period (~8 ms
@@ -239,7 +239,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 
 // prepareApp makes an app's mounts and works out how it is started. ids
 // idmaps the volumes of a --private-users pod (nil for other pods).
-func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *idmapper) (*appProc, error) {
+func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, error) {
 	p := s.pod
 	if err := setupAppMounts(p, a, pf, ids, s.log); err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
@@ -331,15 +331,6 @@ func (s *supervisor) stdio(ap *appProc) (files, closeAfter []*os.File, err error
 		}(r, out)
 	}
 	return files, closeAfter, nil
-}
-
-// startApp starts one app chrooted in its rootfs with its credentials.
-func (s *supervisor) startApp(ap *appProc) error {
-	st, err := s.spawnApp(ap)
-	if err != nil {
-		return err
-	}
-	return s.finishStart(st)
 }
 
 // appStart is an app whose helper is started but whose program may not

@@ -1,0 +1,68 @@
+// Package supervisor is the pod supervisor of the native stage1: PID 1
+// of the pod's PID namespace. It sets up every app's mounts, starts all
+// apps at once, each through an app-exec helper that chroots into the
+// app's rootfs and applies its credentials, capabilities, seccomp filter
+// and cgroup, forwards signals, reaps, records exit statuses, serves
+// `enter` requests, and exits with the first failed app's status.
+//
+// It is a binary of its own in the stage1 image (/init, also the
+// app-exec helper), apart from the `run`, `enter`, `gc` and `stop`
+// entrypoints (/native): it stays resident for the pod's whole life, and
+// so links nothing it does not need (no CNI, no metadata-service client,
+// no D-Bus), which keeps its memory and every helper's start small.
+package supervisor
+
+import (
+	"github.com/rkt/rkt/stage1/entrypoint"
+	"github.com/rkt/rkt/stage1/stage1log"
+)
+
+// Entrypoint names the supervisor binary answers to. Both are internal:
+// `run` starts it as init, and it re-executes itself as app-exec (see
+// AppExec).
+const (
+	EntrypointInit    = "init"
+	EntrypointAppExec = "app-exec"
+)
+
+// BinaryName is the supervisor binary's file name, beside the stage1's
+// entrypoints binary in the stage1 rootfs.
+const BinaryName = "init"
+
+// Environment variables the outer `run` passes to the supervisor.
+const (
+	SocketFDEnv   = "RKT_STAGE1_NATIVE_SOCKET_FD"
+	ForegroundEnv = "RKT_STAGE1_NATIVE_FOREGROUND"
+)
+
+// Fds the supervisor gets: the pod lock, the enter socket, the pipe
+// whose EOF is the go-ahead and, with --private-users, the idmapping
+// user namespace.
+const (
+	LockFD   = 3
+	SocketFD = 4
+	SyncFD   = 5
+	UserNSFD = 6
+)
+
+// Modes of the files the supervisor writes. Status files are read by
+// unprivileged `rkt status`; env files and logs may hold secrets.
+const (
+	publicFileMode  = 0o644
+	privateFileMode = 0o640
+)
+
+var entrypoints = map[string]entrypoint.Func{
+	EntrypointInit:    Init,
+	EntrypointAppExec: AppExec,
+}
+
+// Main runs the entrypoint argv selects and returns the exit status.
+func Main(argv []string) int {
+	return entrypoint.Main(BinaryName, entrypoints, []string{EntrypointInit, EntrypointAppExec}, argv)
+}
+
+// logger is the stage1 logger.
+type logger = stage1log.Logger
+
+func newLogger(debug bool) *logger { return stage1log.New(debug) }
