@@ -229,6 +229,21 @@ func TestDockerRegistryBasicAuth(t *testing.T) {
 	fetchOut(t, e2.RktOpts(harness.RunOpts{Env: []string{"HOME=" + home}}, "fetch", insecureRegistry, ref))
 }
 
+func TestDockerRegistryTLS(t *testing.T) {
+	harness.RequireRoot(t)
+	tr := newTestRegistry(t)
+	tls := httptest.NewTLSServer(tr) // a self-signed certificate
+	t.Cleanup(tls.Close)
+	host := strings.TrimPrefix(tls.URL, "https://")
+	e := harness.NewEnv(t)
+	ref := "docker://" + host + "/library/busybox"
+	e.Rkt("fetch", insecureImage, ref).Fails(t, 254, "certificate")
+	id := fetchOut(t, e.Rkt("fetch", "--insecure-options=tls,image", ref))
+	e.Rkt("run", insecureImage, id, "--exec=/bin/true").OK(t)
+	// A plain-http registry is refused without http, though https was not.
+	e.Rkt("fetch", "--insecure-options=tls,image", "docker://"+tr.host+"/library/busybox").Fails(t, 254, "--insecure-options=http")
+}
+
 func TestDockerRegistryResumesLayer(t *testing.T) {
 	harness.RequireRoot(t)
 	tr := newTestRegistry(t)

@@ -66,11 +66,7 @@ func OpenRemote(ref string, opts Options) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker reference %q: %w", ref, err)
 	}
-	reg := r.Context().Registry
-	if reg.Scheme() == "http" && !opts.InsecureHTTP {
-		return nil, fmt.Errorf("registry %s is reached over plain http, which needs --insecure-options=http", reg.RegistryStr())
-	}
-	base := &http.Transport{
+	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -83,6 +79,10 @@ func OpenRemote(ref string, opts Options) (*Remote, error) {
 		},
 		// Range offsets must count the bytes as served.
 		DisableCompression: true,
+	}
+	var base http.RoundTripper = tr
+	if !opts.InsecureHTTP {
+		base = httpsOnly{tr}
 	}
 	return &Remote{
 		ref:  r,
@@ -183,7 +183,13 @@ func (r *Remote) blobTransport(ctx context.Context) (http.RoundTripper, error) {
 
 func (r *Remote) copyLayer(ctx context.Context, tr http.RoundTripper, l Layer, partial string) error {
 	repo := r.ref.Context()
-	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), l.Digest)
+	// The registry transport sets the scheme its ping found; without
+	// --insecure-options=http that can only be https.
+	scheme := "https"
+	if r.opts.InsecureHTTP {
+		scheme = repo.Scheme()
+	}
+	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", scheme, repo.RegistryStr(), repo.RepositoryStr(), l.Digest)
 	label := "layer " + l.Digest
 	if len(label) > 25 {
 		label = label[:25]
@@ -299,4 +305,20 @@ func verifyFile(p, digest string, size int64) error {
 		return fmt.Errorf("layer %s: got %s (%d bytes): %w", digest, got, n, ErrDigest)
 	}
 	return nil
+}
+
+// ErrPlainHTTP refuses a plain-http request without --insecure-options=http.
+var ErrPlainHTTP = errors.New("plain http needs --insecure-options=http")
+
+// httpsOnly refuses plain http. go-containerregistry falls back to http
+// by itself for loopback and private addresses (after trying https
+// first); rkt allows that only with --insecure-options=http.
+type httpsOnly struct{ inner http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
+	}
+	return h.inner.RoundTrip(req)
 }
