@@ -13,6 +13,7 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"github.com/klauspost/compress/zstd"
 )
 
 // storeLayer stores a gzip layer with the given files (a body of "" is a
@@ -142,5 +143,42 @@ func TestLayerDigestNames(t *testing.T) {
 		if _, err := s.LayerPath(d); !errors.Is(err, ErrBadDigest) {
 			t.Errorf("%q: %v", d, err)
 		}
+	}
+}
+
+func TestOCIZstdLayer(t *testing.T) {
+	s := newStore(t)
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	tw.WriteHeader(&tar.Header{Name: "z", Mode: 0o644, Typeflag: tar.TypeReg, Size: 4})
+	tw.Write([]byte("zstd"))
+	tw.Close()
+	diff := sha256.Sum256(raw.Bytes())
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := enc.EncodeAll(raw.Bytes(), nil)
+	enc.Close()
+	sum := sha256.Sum256(blob)
+	l := Layer{Digest: "sha256:" + hex.EncodeToString(sum[:]), DiffID: "sha256:" + hex.EncodeToString(diff[:]),
+		MediaType: "application/vnd.oci.image.layer.v1.tar+zstd", Size: int64(len(blob))}
+	tmp, _ := s.LayerPartial(l.Digest)
+	if err := os.WriteFile(tmp, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InstallLayer(tmp, l.Digest); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.ImportOCI(&OCIImport{Manifest: ociManifest(t, "example.com/zstd", "1"), Layers: []Layer{l}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Render(info.Key, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.TreeRootfs(id), "z")); err != nil || string(b) != "zstd" {
+		t.Errorf("z = %q, %v", b, err)
 	}
 }
