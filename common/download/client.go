@@ -31,8 +31,12 @@ func newClient(opts Options) *http.Client {
 		// encoded body while we count decoded bytes.
 		DisableCompression: true,
 	}
+	var base http.RoundTripper = tr
+	if opts.Transport != nil {
+		base = opts.Transport
+	}
 	return &http.Client{
-		Transport: &authTransport{base: tr, headers: opts.Auth, aws: opts.AWS},
+		Transport: &authTransport{base: base, headers: opts.Auth, aws: opts.AWS},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
 				return errors.New("stopped after 10 redirects")

@@ -108,6 +108,10 @@ type Options struct {
 	Retries int
 	// UserAgent is sent with every request; empty means "rkt".
 	UserAgent string
+	// Transport, when set, replaces the HTTP transport Get builds (and
+	// with it InsecureTLS): a registry client's transport, which adds
+	// the registry's token authentication to each request.
+	Transport http.RoundTripper
 }
 
 // Cache holds the validators of a copy of the URL the caller already has.

@@ -32,8 +32,10 @@ func Command() *cli.Command {
 		Usage:   "[--pull-policy=update] [--full] [--signature=FILE] IMAGE...",
 		Description: `IMAGE is a file path, a file:// or https:// URL, an appc image name
 (name[:version][,label=value...], found by meta discovery), an image
-ID already in the store, or a Docker/OCI image: oci-layout:PATH[:REF],
-oci-archive:PATH[:REF], docker-archive:PATH[:REF] (docker save output).
+ID already in the store, or a Docker/OCI image: docker://[REGISTRY/]REPO[:TAG|@DIGEST]
+(credentials from dockerAuth files and ~/.docker/config.json),
+oci-layout:PATH[:REF], oci-archive:PATH[:REF], docker-archive:PATH[:REF]
+(docker save output).
 Images are verified against the trusted keys (see rkt trust) unless
 --insecure-options=image is given; Docker and OCI images carry no
 signature and need it.
