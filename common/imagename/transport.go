@@ -61,6 +61,9 @@ func ParseSource(arg string) (src Source, ok bool, err error) {
 		if strings.ContainsAny(rest, " \t\n\x00") {
 			return bad("white space in the reference")
 		}
+		if strings.HasPrefix(rest, "/") || strings.Contains(rest, "//") {
+			return bad("empty registry or path component")
+		}
 		return Source{Transport: Docker, Ref: rest}, true, nil
 	}
 	for _, t := range []Transport{OCILayout, OCIArchive, DockerArchive} {

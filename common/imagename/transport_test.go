@@ -20,6 +20,8 @@ func TestParseSource(t *testing.T) {
 		{arg: "oci-archive:app.tar:v1", want: Source{Transport: OCIArchive, Path: "app.tar", Ref: "v1"}, ok: true},
 		{arg: "docker-archive:bb.tar:library/busybox:latest", want: Source{Transport: DockerArchive, Path: "bb.tar", Ref: "library/busybox:latest"}, ok: true},
 		{arg: "docker://", ok: true, err: true},
+		{arg: "docker:///library/busybox", ok: true, err: true},
+		{arg: "docker://127.0.0.1:5000//busybox", ok: true, err: true},
 		{arg: "oci-layout:", ok: true, err: true},
 		{arg: "oci-layout::ref", ok: true, err: true},
 		{arg: "example.com/app:1.0", ok: false},
