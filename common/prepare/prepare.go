@@ -106,21 +106,29 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 		return nil, err
 	}
 	var apps []appTree
+	// Apps of one image share its tree: render and check it once.
+	done := map[string]appTree{}
 	for _, ra := range pm.Apps {
 		key, err := p.st.ResolveID(ra.Image.ID.String())
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
 		}
-		tree, err := p.st.Render(key, true, skip)
-		if err != nil {
-			return nil, fmt.Errorf("app %s: rendering: %w", ra.Name, err)
+		at, ok := done[key]
+		if !ok {
+			tree, err := p.st.Render(key, true, skip)
+			if err != nil {
+				return nil, fmt.Errorf("app %s: rendering: %w", ra.Name, err)
+			}
+			m, err := p.st.Manifest(key)
+			if err != nil {
+				return nil, err
+			}
+			p.st.Touch(key)
+			at = appTree{key: key, treeID: tree, manifest: m}
+			done[key] = at
 		}
-		m, err := p.st.Manifest(key)
-		if err != nil {
-			return nil, err
-		}
-		p.st.Touch(key)
-		apps = append(apps, appTree{name: string(ra.Name), key: key, treeID: tree, manifest: m})
+		at.name = string(ra.Name)
+		apps = append(apps, at)
 	}
 	p.st.Touch(s1key)
 	pmJSON, err := json.Marshal(pm)
