@@ -251,9 +251,22 @@ func TestRunRerendersDamagedTree(t *testing.T) {
 	if r.Stdout != "tampered\n" {
 		t.Errorf("--insecure-options=ondisk should use the tree as it is: %q", r.Stdout)
 	}
+	// A pod still running on the damaged tree keeps it: the new pod gets
+	// a fresh one, and gc removes the old one once no pod uses it.
+	cmd, uuid := startPod(t, e, "--insecure-options=ondisk", "example.com/busybox", "--exec=/bin/sleep", "--", "1000")
 	r = e.Rkt("run", "example.com/busybox", "--exec=/bin/cat", "--", "/etc/motd").OK(t)
 	if r.Stdout != want {
 		t.Errorf("damaged tree used: %q, want %q", r.Stdout, want)
+	}
+	if r := e.Rkt("enter", uuid, "/bin/cat", "/etc/motd").OK(t); r.Stdout != "tampered\n" {
+		t.Errorf("the running pod's tree changed under it: %q", r.Stdout)
+	}
+	e.Rkt("stop", "--force", uuid).OK(t)
+	cmd.Wait()
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	e.Rkt("image", "gc").OK(t)
+	if retired, _ := filepath.Glob(filepath.Join(e.DataDir, "cas", "tmp", "retired-*")); len(retired) != 0 {
+		t.Errorf("retired trees left after gc: %v", retired)
 	}
 }
 

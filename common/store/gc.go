@@ -10,15 +10,30 @@ import (
 	"github.com/rkt/rkt/common/flock"
 )
 
-// GCTrees removes every tree not in keep and reports each removal. The
-// caller holds the exclusive prepare lock, so no pod is being prepared
-// from a tree while it goes.
+// GCTrees removes every tree not in keep and reports each removal, and
+// the trees replaced because they were damaged (see retireTree) once no
+// pod in keep refers to their ID. The caller holds the exclusive prepare
+// lock, so no pod is being prepared from a tree while it goes.
 func (s *Store) GCTrees(keep map[string]bool, removed func(id string)) error {
 	ids, err := s.TreeIDs()
 	if err != nil {
 		return err
 	}
 	var errs []error
+	if ents, err := os.ReadDir(s.root.CASTmp()); err == nil {
+		for _, e := range ents {
+			rest, ok := strings.CutPrefix(e.Name(), retiredPrefix)
+			if !ok || !e.IsDir() {
+				continue
+			}
+			if id, _, _ := strings.Cut(rest, "."); keep[id] {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(s.root.CASTmp(), e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	for _, id := range ids {
 		if keep[id] {
 			continue

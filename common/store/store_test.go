@@ -221,12 +221,34 @@ func TestTreeCheckVerifyRender(t *testing.T) {
 	if err := s.VerifyTree(id); !errors.Is(err, ErrTreeDamaged) {
 		t.Errorf("VerifyTree after a write: %v", err)
 	}
-	// Render rebuilds a damaged tree.
+	// Render rebuilds a damaged tree, and sets the damaged one aside: a
+	// running pod may have it as its overlay lower layer.
+	inUse, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inUse.Close()
 	if _, err := s.Render(ia.Key, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.VerifyTree(id); err != nil {
 		t.Errorf("after re-render: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join("/proc/self/fd", strconv.Itoa(int(inUse.Fd())), "etc/app")); err != nil || string(b) != "A" {
+		t.Errorf("the damaged tree's files went while in use: %q %v", b, err)
+	}
+	retired, _ := filepath.Glob(filepath.Join(s.root.CASTmp(), retiredPrefix+id+".*"))
+	if len(retired) != 1 {
+		t.Fatalf("retired trees: %v", retired)
+	}
+	if err := s.CleanTmp(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.GCTrees(map[string]bool{baseTree: true, id: true}, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(retired[0]); err != nil {
+		t.Errorf("a retired tree whose ID a pod uses was removed: %v", err)
 	}
 	// A tree without its marker is a crashed render.
 	os.Remove(filepath.Join(s.TreePath(id), treeRendered))
@@ -238,6 +260,9 @@ func TestTreeCheckVerifyRender(t *testing.T) {
 	}
 	if ids, _ := s.TreeIDs(); len(ids) != 1 || ids[0] != baseTree {
 		t.Errorf("GCTrees kept %v", ids)
+	}
+	if _, err := os.Stat(retired[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a retired tree no pod uses was kept: %v", err)
 	}
 }
 

@@ -270,7 +270,10 @@ func (s *Store) installTree(work string, keys []string, files map[string]aci.Fil
 		}
 	}
 	if _, err := os.Lstat(dst); err == nil {
-		if err := removeTree(dst, s.root.CASTmp()); err != nil {
+		// A damaged tree may still be the overlay lower layer of a
+		// running pod: set it aside for GCTrees instead of deleting files
+		// under that pod's feet.
+		if err := s.retireTree(id); err != nil {
 			return err
 		}
 	}
@@ -287,6 +290,24 @@ func (s *Store) installTree(work string, keys []string, files map[string]aci.Fil
 
 // removeTree renames a tree away before deleting it, so that nobody sees
 // a half-deleted tree under its ID.
+// retiredPrefix starts the name, in the store's tmp directory, of a tree
+// replaced while pods may still use it: retired-<tree ID>.<random>.
+const retiredPrefix = "retired-"
+
+// retireTree moves the tree id out of the tree store, to be removed by
+// GCTrees once no pod refers to its ID.
+func (s *Store) retireTree(id string) error {
+	dir, err := os.MkdirTemp(s.root.CASTmp(), retiredPrefix+id+".")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(s.TreePath(id), filepath.Join(dir, "t")); err != nil {
+		os.Remove(dir)
+		return fmt.Errorf("setting tree %s aside: %w", id, err)
+	}
+	return nil
+}
+
 func removeTree(dir, tmp string) error {
 	trash, err := os.MkdirTemp(tmp, "rmtree-")
 	if err != nil {
