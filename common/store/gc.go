@@ -84,8 +84,10 @@ func (s *Store) CleanTmp(maxAge time.Duration) error {
 			if held, err := flock.Probe(p); err != nil || held {
 				continue
 			}
-			// Renders and removals take no directory lock; their age tells.
-			if fi, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), "import-") && now.Sub(fi.ModTime()) < maxAge {
+			// Renders and removals take no directory lock, and an import
+			// locks its directory only once it made it (an OCI image's
+			// not at all): their age tells.
+			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) < maxAge {
 				continue
 			}
 			if err := os.RemoveAll(p); err != nil {

@@ -268,18 +268,22 @@ func TestTreeCheckVerifyRender(t *testing.T) {
 
 func TestCleanTmp(t *testing.T) {
 	s := newStore(t)
+	past := time.Now().Add(-2 * time.Hour)
 	stale := filepath.Join(s.root.CASTmp(), "import-stale")
 	os.Mkdir(stale, 0o755)
+	os.Chtimes(stale, past, past)
+	// An import that made its directory but has not locked it yet.
+	starting := filepath.Join(s.root.CASTmp(), "import-starting")
+	os.Mkdir(starting, 0o755)
 	old := filepath.Join(s.root.CASTmp(), "dl-old")
 	os.WriteFile(old, []byte("x"), 0o644)
-	past := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(old, past, past)
 	fresh := filepath.Join(s.root.CASTmp(), "dl-fresh")
 	os.WriteFile(fresh, []byte("x"), 0o644)
 	if err := s.CleanTmp(time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	for p, want := range map[string]bool{stale: false, old: false, fresh: true} {
+	for p, want := range map[string]bool{stale: false, starting: true, old: false, fresh: true} {
 		if _, err := os.Stat(p); (err == nil) != want {
 			t.Errorf("%s exists=%v, want %v", p, err == nil, want)
 		}
