@@ -77,17 +77,17 @@ func (s *Store) CleanTmp(maxAge time.Duration) error {
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		if e.IsDir() {
-			if !(strings.HasPrefix(e.Name(), "import-") || strings.HasPrefix(e.Name(), "render-") ||
+			if !(strings.HasPrefix(e.Name(), "import-") || strings.HasPrefix(e.Name(), "render-") || strings.HasPrefix(e.Name(), newWorkPrefix) ||
 				strings.HasPrefix(e.Name(), "rm-") || strings.HasPrefix(e.Name(), "rmtree-")) {
 				continue
 			}
 			if held, err := flock.Probe(p); err != nil || held {
 				continue
 			}
-			// Renders and removals take no directory lock, and an import
-			// locks its directory only once it made it (an OCI image's
-			// not at all): their age tells.
-			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) < maxAge {
+			// Imports hold a lock on their directory from before it is
+			// called import-* (see lockedWorkDir). Renders and removals
+			// take no directory lock; their age tells.
+			if fi, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), "import-") && !strings.HasPrefix(e.Name(), newWorkPrefix) && now.Sub(fi.ModTime()) < maxAge {
 				continue
 			}
 			if err := os.RemoveAll(p); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rkt/rkt/common/aci"
@@ -51,20 +52,9 @@ var ErrSignature = errors.New("signature verification failed")
 // manifest and (with Render) extracts the tree; nothing is visible in the
 // store until every check has passed.
 func (s *Store) ImportFile(path string, opts ImportOptions) (*ImageInfo, error) {
-	work, err := os.MkdirTemp(s.root.CASTmp(), "import-")
+	work, lk, err := s.lockedWorkDir()
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", path, err)
-	}
-	// The lock tells CleanTmp that this work directory is alive.
-	lk, err := flock.OpenDir(work)
-	if err != nil {
-		os.RemoveAll(work)
-		return nil, err
-	}
-	if err := lk.Exclusive(); err != nil {
-		lk.Close()
-		os.RemoveAll(work)
-		return nil, err
 	}
 	defer func() {
 		os.RemoveAll(work)
@@ -75,6 +65,43 @@ func (s *Store) ImportFile(path string, opts ImportOptions) (*ImageInfo, error) 
 		return nil, fmt.Errorf("importing %s: %w", path, err)
 	}
 	return info, nil
+}
+
+// newWorkPrefix names an import work directory in the making. CleanTmp
+// removes it, like an import-* one, whenever it is not locked.
+const newWorkPrefix = ".new-"
+
+// lockedWorkDir makes an import work directory in the store's tmp
+// directory, import-*, already locked when it appears under that name:
+// the lock tells CleanTmp that the import is alive. It is made as
+// .new-*, locked, then renamed; if CleanTmp removed it before the lock
+// (the rename fails), it starts again.
+func (s *Store) lockedWorkDir() (string, *flock.Lock, error) {
+	var lastErr error
+	for range 10 {
+		tmp, err := os.MkdirTemp(s.root.CASTmp(), newWorkPrefix)
+		if err != nil {
+			return "", nil, err
+		}
+		lk, err := flock.OpenDir(tmp)
+		if err != nil {
+			lastErr = err
+			continue // removed before we opened it
+		}
+		if err := lk.Exclusive(); err != nil {
+			lk.Close()
+			os.RemoveAll(tmp)
+			return "", nil, err
+		}
+		work := filepath.Join(filepath.Dir(tmp), "import-"+strings.TrimPrefix(filepath.Base(tmp), newWorkPrefix))
+		if err := os.Rename(tmp, work); err != nil {
+			lk.Close()
+			lastErr = err
+			continue // removed before we locked it
+		}
+		return work, lk, nil
+	}
+	return "", nil, fmt.Errorf("making a work directory: %w", lastErr)
 }
 
 func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, error) {

@@ -214,11 +214,14 @@ func (s *Store) ImportOCI(imp *OCIImport) (*ImageInfo, error) {
 }
 
 func (s *Store) writeOCIImage(info *ImageInfo, manifestJSON, layersJSON []byte, imp *OCIImport) error {
-	work, err := os.MkdirTemp(s.root.CASTmp(), "import-")
+	work, lk, err := s.lockedWorkDir()
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", info.Name, err)
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		os.RemoveAll(work)
+		lk.Close()
+	}()
 	imgDir := filepath.Join(work, "image")
 	if err := os.Mkdir(imgDir, 0o770); err != nil {
 		return err

@@ -269,12 +269,22 @@ func TestTreeCheckVerifyRender(t *testing.T) {
 func TestCleanTmp(t *testing.T) {
 	s := newStore(t)
 	past := time.Now().Add(-2 * time.Hour)
+	// A killed import: unlocked, removed whatever its age.
 	stale := filepath.Join(s.root.CASTmp(), "import-stale")
 	os.Mkdir(stale, 0o755)
-	os.Chtimes(stale, past, past)
-	// An import that made its directory but has not locked it yet.
-	starting := filepath.Join(s.root.CASTmp(), "import-starting")
-	os.Mkdir(starting, 0o755)
+	// An import killed before it locked its new directory (an import
+	// still making it starts again: see lockedWorkDir).
+	killed := filepath.Join(s.root.CASTmp(), newWorkPrefix+"killed")
+	os.Mkdir(killed, 0o755)
+	// A live import.
+	work, lk, err := s.lockedWorkDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	if !strings.HasPrefix(filepath.Base(work), "import-") {
+		t.Errorf("work directory %s", work)
+	}
 	old := filepath.Join(s.root.CASTmp(), "dl-old")
 	os.WriteFile(old, []byte("x"), 0o644)
 	os.Chtimes(old, past, past)
@@ -283,7 +293,7 @@ func TestCleanTmp(t *testing.T) {
 	if err := s.CleanTmp(time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	for p, want := range map[string]bool{stale: false, starting: true, old: false, fresh: true} {
+	for p, want := range map[string]bool{stale: false, killed: false, work: true, old: false, fresh: true} {
 		if _, err := os.Stat(p); (err == nil) != want {
 			t.Errorf("%s exists=%v, want %v", p, err == nil, want)
 		}
