@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -262,31 +261,8 @@ func fromV1(img v1.Image, o ociimage.Origin) (*Image, error) {
 	if got := sha256Hex(rawConfig); m.Config.Digest.Algorithm != "sha256" || got != m.Config.Digest.Hex {
 		return nil, fmt.Errorf("image config %s: %w", m.Config.Digest, ErrDigest)
 	}
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
-	if err != nil {
-		return nil, fmt.Errorf("decoding the image config: %w", err)
-	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, fmt.Errorf("image has %d layers but its config lists %d", len(m.Layers), len(cfg.RootFS.DiffIDs))
-	}
-	o.ManifestDigest = "sha256:" + sha256Hex(rawManifest)
-	o.ConfigDigest = m.Config.Digest.String()
-	im := &Image{Origin: o, RawManifest: rawManifest, RawConfig: rawConfig, Config: cfg}
-	for i, d := range m.Layers {
-		if d.Digest.Algorithm != "sha256" {
-			return nil, fmt.Errorf("layer %s: unsupported digest algorithm", d.Digest)
-		}
-		if !layerMediaType(d.MediaType) {
-			return nil, fmt.Errorf("layer %s: unsupported media type %q", d.Digest, d.MediaType)
-		}
-		im.Layers = append(im.Layers, Layer{
-			Digest:    d.Digest.String(),
-			DiffID:    cfg.RootFS.DiffIDs[i].String(),
-			MediaType: string(d.MediaType),
-			Size:      d.Size,
-		})
-	}
-	return im, nil
+	// Checked: the config digest fromParts computes is the manifest's.
+	return fromParts(rawManifest, m, rawConfig, o)
 }
 
 // verifyFile checks a downloaded file against its digest and size.
