@@ -130,8 +130,8 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	// The app gets its own process group, except when we own the
 	// terminal: then it stays in ours so that it can read the terminal,
 	// and the terminal's signals reach it directly.
-	fg := ownsTerminal()
-	sigs := notifySignals()
+	fg := podproc.OwnsTerminal()
+	sigs := podproc.NotifySignals()
 	defer signal.Stop(sigs)
 	l.Debugf("starting %q (%s) as %d:%d %v in %s, cwd %s", app.Exec, execPath, creds.UID, creds.GID, creds.Groups, rootfs, wd)
 	pid, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lockFD, fg)
@@ -158,18 +158,6 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		l.Warnf("can't record the exit status of app %q: %v", p.AppName(), err)
 	}
 	return code, nil
-}
-
-// notifySignals catches the signals run forwards to the app. A signal we
-// were started ignoring (nohup) stays ignored, and the app inherits that.
-func notifySignals() chan os.Signal {
-	sigs := make(chan os.Signal, 8)
-	for _, s := range []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT} {
-		if !signal.Ignored(s) {
-			signal.Notify(sigs, s)
-		}
-	}
-	return sigs
 }
 
 // startApp starts the app chrooted in rootfs, in wd, with exactly env,
@@ -329,13 +317,6 @@ func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
 		return fmt.Errorf("write the pid file: %w", err)
 	}
 	return nil
-}
-
-// ownsTerminal reports whether stdin is a terminal whose foreground
-// process group is ours.
-func ownsTerminal() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
 }
 
 // forwardSignals passes the signals we get on to the app until done. When

@@ -153,7 +153,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	defer syncW.Close()
 
-	fg := ownsTerminal()
+	fg := podproc.OwnsTerminal()
 	sup, err := supervisorPath()
 	if err != nil {
 		return 0, err
@@ -179,7 +179,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		cmd.Env = append(cmd.Env, supervisor.ForegroundEnv+"=1")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
-	sigs := notifySignals()
+	sigs := podproc.NotifySignals()
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the pod supervisor: %w", err)
@@ -298,17 +298,6 @@ func supervisorPath() (string, error) {
 	return filepath.Join(filepath.Dir(self), supervisor.BinaryName), nil
 }
 
-// notifySignals catches the signals forwarded to the pod.
-func notifySignals() chan os.Signal {
-	sigs := make(chan os.Signal, 8)
-	for _, s := range []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT} {
-		if !signal.Ignored(s) {
-			signal.Notify(sigs, s)
-		}
-	}
-	return sigs
-}
-
 // lockFile returns the pod lock fd from the environment.
 func lockFile() (*os.File, error) {
 	fd, err := podproc.LockFD()
@@ -317,11 +306,4 @@ func lockFile() (*os.File, error) {
 	}
 	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), "pod-lock"), nil
-}
-
-// ownsTerminal reports whether stdin is a terminal whose foreground
-// process group is ours.
-func ownsTerminal() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
 }
