@@ -22,6 +22,8 @@ type Pod struct {
 	App *types.App
 	// ImageName names the app's image in messages.
 	ImageName string
+	// Image is the app's image manifest (nil when the pod has none).
+	Image *schema.ImageManifest
 }
 
 // AppName returns the name of the pod's app.
@@ -44,7 +46,7 @@ func LoadPod(dir string) (*Pod, error) {
 		return nil, fmt.Errorf("flavor \"fly\" only supports 1 application per pod, this pod has %d", n)
 	}
 	p := &Pod{Dir: dir, Manifest: pm, RuntimeApp: &pm.Apps[0]}
-	if p.App, p.ImageName, err = poddir.EffectiveApp(dir, p.RuntimeApp); err != nil {
+	if p.App, p.ImageName, p.Image, err = poddir.EffectiveApp(dir, p.RuntimeApp); err != nil {
 		return nil, err
 	}
 	return p, nil

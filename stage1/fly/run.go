@@ -12,7 +12,6 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podmount"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
@@ -79,12 +78,8 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err := enterPrivateMountNamespace(); err != nil {
 		return 0, err
 	}
-	im, err := poddir.ReadImageManifest(p.Dir, p.AppName())
-	if err != nil {
-		return 0, err
-	}
 	var notify *readiness.Listener
-	if readiness.Supports(p.RuntimeApp, im) {
+	if readiness.Supports(p.RuntimeApp, p.Image) {
 		if notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", p.AppName()+".sock")); err != nil {
 			return 0, err
 		}

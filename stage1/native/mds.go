@@ -14,7 +14,6 @@ import (
 	"github.com/rkt/rkt/common/mds"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/native/supervisor"
-	"github.com/rkt/rkt/stage1/poddir"
 )
 
 // registerMDS registers the pod and its apps with the metadata service
@@ -27,11 +26,7 @@ func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logge
 	}
 	images := map[string]*schema.ImageManifest{}
 	for _, a := range p.Apps {
-		im, err := poddir.ReadImageManifest(p.Dir, a.Name())
-		if err != nil {
-			return err
-		}
-		images[a.Name()] = im
+		images[a.Name()] = a.Image
 	}
 	c := &mds.Client{Attempts: 3, Delay: time.Second}
 	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, p.Manifest, images); err != nil {

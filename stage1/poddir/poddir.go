@@ -60,14 +60,15 @@ func ReadImageManifest(dir, app string) (*schema.ImageManifest, error) {
 }
 
 // EffectiveApp returns the settings the app ra of the pod in dir runs
-// with (the pod manifest's, else its image's) and the name of its image
+// with (the pod manifest's, else its image's), the name of its image
 // for messages (the pod manifest's, else the image manifest's, else the
-// app's name). It fails when the app has no exec.
-func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName string, err error) {
+// app's name) and its image manifest (nil when the pod has none). It
+// fails when the app has no exec.
+func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName string, im *schema.ImageManifest, err error) {
 	name := ra.Name.String()
-	im, err := ReadImageManifest(dir, name)
+	im, err = ReadImageManifest(dir, name)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	app = ra.App
 	if app == nil && im != nil {
@@ -82,7 +83,7 @@ func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName 
 		imageName = name
 	}
 	if app == nil || len(app.Exec) == 0 || strings.TrimSpace(app.Exec[0]) == "" {
-		return nil, "", fmt.Errorf(`image %q has an empty "exec" (try --exec=BINARY)`, imageName)
+		return nil, "", nil, fmt.Errorf(`image %q has an empty "exec" (try --exec=BINARY)`, imageName)
 	}
-	return app, imageName, nil
+	return app, imageName, im, nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/paths"
-	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
@@ -275,12 +274,9 @@ func (s *supervisor) announceReady(started []*appStart) {
 func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, error) {
 	p := s.pod
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
-	im, err := poddir.ReadImageManifest(p.Dir, a.Name())
-	if err != nil {
-		return nil, err
-	}
 	var notify string
-	if readiness.Supports(a.RuntimeApp, im) {
+	var err error
+	if readiness.Supports(a.RuntimeApp, a.Image) {
 		if ap.notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", a.Name()+".sock")); err != nil {
 			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}

@@ -28,6 +28,8 @@ type App struct {
 	App *types.App
 	// ImageName names the app's image in messages.
 	ImageName string
+	// Image is the app's image manifest (nil when the pod has none).
+	Image *schema.ImageManifest
 }
 
 // Name returns the app's name.
@@ -69,7 +71,7 @@ func LoadPod(dir string) (*Pod, error) {
 	p := &Pod{Dir: dir, Manifest: pm}
 	for i := range pm.Apps {
 		a := &App{RuntimeApp: &pm.Apps[i]}
-		if a.App, a.ImageName, err = poddir.EffectiveApp(dir, a.RuntimeApp); err != nil {
+		if a.App, a.ImageName, a.Image, err = poddir.EffectiveApp(dir, a.RuntimeApp); err != nil {
 			return nil, err
 		}
 		p.Apps = append(p.Apps, a)
