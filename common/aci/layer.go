@@ -51,7 +51,7 @@ func ReadLayer(r io.Reader, dir string, opts ExtractOptions) (*Layer, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(r, h)}
+	cr := &CountingReader{R: io.TeeReader(r, h)}
 	lr := &layerReader{x: x, written: map[string]bool{}}
 	if err := lr.read(tar.NewReader(cr)); err != nil {
 		x.abort()
@@ -68,20 +68,23 @@ func ReadLayer(r io.Reader, dir string, opts ExtractOptions) (*Layer, error) {
 	}
 	return &Layer{
 		DiffID:  "sha256:" + hex.EncodeToString(h.Sum(nil)),
-		Size:    cr.n,
+		Size:    cr.N,
 		Files:   files,
 		Removed: lr.removed,
 	}, nil
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
+// CountingReader counts the bytes read through it: the size of an
+// archive stream, or the offset reached in it.
+type CountingReader struct {
+	R io.Reader
+	N int64
 }
 
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+// Read reads from R and counts what it got.
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
 	return n, err
 }
 

@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/rkt/rkt/common/aci"
 	"github.com/rkt/rkt/common/imagename"
 	"github.com/rkt/rkt/common/ociimage"
 )
@@ -425,23 +426,12 @@ type tarSource struct {
 
 type tarFile struct{ off, size int64 }
 
-type offsetReader struct {
-	r   io.Reader
-	off int64
-}
-
-func (o *offsetReader) Read(p []byte) (int, error) {
-	n, err := o.r.Read(p)
-	o.off += int64(n)
-	return n, err
-}
-
 func openTarSource(p string) (*tarSource, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	or := &offsetReader{r: f}
+	or := &aci.CountingReader{R: f}
 	tr := tar.NewReader(or)
 	ts := &tarSource{f: f, files: map[string]tarFile{}}
 	for {
@@ -458,7 +448,7 @@ func openTarSource(p string) (*tarSource, error) {
 		}
 		// archive/tar reads headers block by block, without read-ahead, so
 		// the position after Next is where the file's data starts.
-		ts.files[path.Clean(strings.TrimPrefix(hdr.Name, "./"))] = tarFile{off: or.off, size: hdr.Size}
+		ts.files[path.Clean(strings.TrimPrefix(hdr.Name, "./"))] = tarFile{off: or.N, size: hdr.Size}
 	}
 	return ts, nil
 }

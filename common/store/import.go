@@ -158,7 +158,7 @@ func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, e
 	if len(sinks) > 0 {
 		in = io.TeeReader(src, io.MultiWriter(sinks...))
 	}
-	counted := &countingReader{r: in}
+	counted := &aci.CountingReader{R: in}
 	// When the signature check refuses data, the read stops because of it:
 	// report the refusal, not the read error.
 	sigFailed := func(err error) error {
@@ -196,7 +196,7 @@ func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, e
 		Name:        img.Manifest.Name.String(),
 		Labels:      img.Manifest.Labels,
 		ImportTime:  time.Now().UTC(),
-		Size:        counted.n,
+		Size:        counted.N,
 		TarSize:     img.Size,
 		Compression: comp.String(),
 		Latest:      opts.Latest,
@@ -256,17 +256,6 @@ func (w *sigWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.v.Write(p)
 	w.err = err
-	return n, err
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
 	return n, err
 }
 
