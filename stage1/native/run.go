@@ -181,7 +181,17 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	sigs := podproc.NotifySignals()
 	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
+	// Born in the pod's cgroup rather than moved there (cgroup.Start).
+	pid, err := cg.StartSupervisor(func(cgroupFD int) (int, error) {
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+		}
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	if err != nil {
 		return 0, fmt.Errorf("start the pod supervisor: %w", err)
 	}
 	sock.Close()
@@ -189,9 +199,6 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	readyW.Close()
 	ids.Close()
 	go passReady(readyR, l)
-	// The supervisor joins the pod's cgroup itself, together with the
-	// apps (see supervise).
-	pid := cmd.Process.Pid
 	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
 		_ = cmd.Process.Kill()

@@ -197,13 +197,6 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if f := os.NewFile(SocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
-	// Moving a process between cgroups costs an RCU grace period (~8 ms
-	// here) unless another move happened just before: we join the pod's
-	// cgroup now, right before the apps' helpers join theirs, so that
-	// the pod pays for one grace period instead of two or more.
-	if err := s.cg.Add(os.Getpid()); err != nil {
-		return 0, err
-	}
 	failed := -1
 	var started []*appStart
 	for _, ap := range s.apps {

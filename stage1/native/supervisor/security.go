@@ -117,7 +117,7 @@ type pendingExec struct {
 }
 
 // spawnAppExec starts the helper for cfg with the given stdio and
-// process attributes, joins it to cg (when not nil) and hands it its
+// process attributes, in cg (when not nil), and hands it its
 // configuration; register is called with the pid right after the start.
 // It does not wait for the helper's exec (pendingExec.wait does): the
 // supervisor starts every app's helper first and then waits for them
@@ -157,9 +157,25 @@ func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 	}
 	// syscall.ForkExec, not os.StartProcess: the latter probes pidfd
 	// support with a throw-away child first, a fork in the pod's hot path.
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{EntrypointAppExec}, &syscall.ProcAttr{
-		Dir: "/", Env: []string{}, Files: fds, Sys: sys,
-	})
+	fork := func(cgroupFD int) (int, error) {
+		var attr syscall.SysProcAttr
+		if sys != nil {
+			attr = *sys
+		}
+		if cgroupFD >= 0 {
+			attr.UseCgroupFD, attr.CgroupFD = true, cgroupFD
+		}
+		return syscall.ForkExec("/proc/self/exe", []string{EntrypointAppExec}, &syscall.ProcAttr{
+			Dir: "/", Env: []string{}, Files: fds, Sys: &attr,
+		})
+	}
+	var pid int
+	if cg != nil {
+		// Born in the app's cgroup: no move, no grace period (see cgroup.Start).
+		pid, err = cg.Start(fork)
+	} else {
+		pid, err = fork(-1)
+	}
 	runtime.KeepAlive(all)
 	r.Close()
 	ew.Close()
@@ -173,11 +189,6 @@ func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 		_ = unix.Kill(pid, unix.SIGKILL)
 		er.Close()
 		return nil, err
-	}
-	if cg != nil {
-		if err := cg.Add(pid); err != nil {
-			return fail(err)
-		}
 	}
 	if _, err := w.Write(data); err != nil {
 		return fail(fmt.Errorf("send the app's configuration: %w", err))

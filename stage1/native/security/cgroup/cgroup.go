@@ -46,6 +46,7 @@ type Pod struct {
 // App is the cgroup of one app of a pod.
 type App struct {
 	name     string
+	rel      string // the cgroup's path below each hierarchy's root
 	mgr      cgroups.Manager
 	oomScore *int
 	// Warnings lists the isolators skipped because the controller they need
@@ -83,21 +84,9 @@ func (p *Pod) Path(controller string) string {
 	return p.mgr.Path(controller)
 }
 
-// Add moves pid (typically the supervisor) into the pod's "stage1" leaf.
-func (p *Pod) Add(pid int) error {
-	mgr, err := newManager("/"+Prefix+p.uuid+"/stage1", &cgroups.Resources{})
-	if err != nil {
-		return fmt.Errorf("stage1 cgroup of pod %s: %w", p.uuid, err)
-	}
-	if err := mgr.Apply(pid); err != nil {
-		return fmt.Errorf("adding pid %d to the stage1 cgroup of pod %s: %w", pid, p.uuid, err)
-	}
-	return nil
-}
-
 // App creates the cgroup of an app and applies the resource/memory,
 // resource/cpu and os/linux/cpu-shares isolators to it. The
-// os/linux/oom-score-adj isolator is remembered and applied by Add. A
+// os/linux/oom-score-adj isolator is remembered and applied by Start. A
 // missing controller only produces a warning.
 func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 	if name == "" {
@@ -112,8 +101,8 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	a := &App{name: name, oomScore: oom}
-	a.mgr, err = newManager("/"+Prefix+p.uuid+"/"+dir, &cgroups.Resources{})
+	a := &App{name: name, rel: "/" + Prefix + p.uuid + "/" + dir, oomScore: oom}
+	a.mgr, err = newManager(a.rel, &cgroups.Resources{})
 	if err != nil {
 		return nil, fmt.Errorf("app %s cgroup: %w", name, err)
 	}
@@ -143,20 +132,6 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 // on a v2 host, of the unified cgroup.
 func (a *App) Path(controller string) string {
 	return a.mgr.Path(controller)
-}
-
-// Add moves pid into the app's cgroups and applies the app's
-// os/linux/oom-score-adj isolator to it.
-func (a *App) Add(pid int) error {
-	if err := a.mgr.Apply(pid); err != nil {
-		return fmt.Errorf("adding pid %d to the cgroup of app %s: %w", pid, a.name, err)
-	}
-	if a.oomScore != nil {
-		if err := WriteOOMScoreAdj(pid, *a.oomScore); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Destroy kills whatever still runs in the pod's cgroups and removes them.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/appc/spec/schema/types"
@@ -122,13 +123,10 @@ func TestPodAppLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sleep", "100")
-	if err := cmd.Start(); err != nil {
+	if _, err := app.Start(startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if err := app.Add(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
 	if got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "oom_score_adj"); got != "42" {
 		t.Errorf("oom_score_adj = %s", got)
 	}
@@ -200,17 +198,12 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sleep", "100")
-	if err := cmd.Start(); err != nil {
+	if _, err := app.Start(startCmd(cmd)); err != nil {
 		_ = pod.Destroy()
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	if err := app.Add(cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = pod.Destroy()
-		t.Fatal(err)
-	}
 	// Simulates gc after the supervisor died: only the name is known.
 	if err := DestroyByName(uuid); err != nil {
 		_ = cmd.Process.Kill()
@@ -223,5 +216,92 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	// Destroying an absent pod is fine.
 	if err := DestroyByName(uuid); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// startCmd is a ForkFunc starting cmd.
+func startCmd(cmd *exec.Cmd) ForkFunc {
+	return func(cgroupFD int) (int, error) {
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
+		}
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	}
+}
+
+// cgroupsOf returns /proc/<pid>/task/<tid>/cgroup for every thread of pid.
+func cgroupsOf(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "cgroup"))
+		if err == nil { // a thread may end meanwhile
+			out[e.Name()] = string(b)
+		}
+	}
+	return out
+}
+
+// The process is created in the cgroup on every hierarchy (each v1
+// controller and the v2 one), and the caller, all its threads, stays
+// where it was: the thread that joined the cgroup to fork is gone.
+func TestStartBornInCgroup(t *testing.T) {
+	requireRoot(t)
+	before := cgroupsOf(t, os.Getpid())
+	self := readFile(t, "/proc/self", "cgroup")
+	uuid := fmt.Sprintf("test-start-%d", os.Getpid())
+	pod, err := NewPod(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pod.Destroy() }()
+	app, err := pod.App("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(cmd *exec.Cmd, leaf string) {
+		t.Helper()
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "cgroup")
+		want := "/rkt-" + uuid + "/" + leaf
+		lines := strings.Split(got, "\n")
+		if len(lines) != len(strings.Split(self, "\n")) {
+			t.Fatalf("hierarchies differ: %q vs %q", got, self)
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "0::") && !cgroups.IsCgroup2UnifiedMode() && !cgroups.IsCgroup2HybridMode() {
+				continue
+			}
+			if !strings.HasSuffix(l, want) {
+				t.Errorf("%s: not in %s: %s", leaf, want, l)
+			}
+		}
+	}
+	cmd := exec.Command("sleep", "100")
+	if _, err := app.Start(startCmd(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	check(cmd, "app-app")
+	cmd = exec.Command("sleep", "100")
+	if _, err := pod.StartSupervisor(startCmd(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	check(cmd, "stage1")
+	// At once, not eventually: a thread left behind would be killed
+	// with the cgroup, and the whole caller with it.
+	for tid, cg := range cgroupsOf(t, os.Getpid()) {
+		if strings.Contains(cg, "rkt-"+uuid) {
+			t.Errorf("thread %s of the caller was left in the pod's cgroup: %s", tid, cg)
+		} else if b, ok := before[tid]; ok && b != cg {
+			t.Errorf("thread %s of the caller moved: %s, was %s", tid, cg, b)
+		}
 	}
 }
