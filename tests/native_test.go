@@ -437,3 +437,66 @@ true`
 		}
 	}
 }
+
+// Every app of a pod gets the same /proc, /sys and /dev, masks and
+// read-only parts included (the first app's, bound into the others); a
+// pod where an app mounts a volume below /dev gives each app its own
+// /dev, so that the others do not even see the mount point.
+func TestNativeSharedKernelMounts(t *testing.T) {
+	e, _ := runEnv(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "marker"), []byte("vol"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `ls /dev | tr '\n' ' '; echo; ls /sys/firmware | wc -l; cat /proc/kallsyms 2>/dev/null | wc -c;
+touch /sys/kernel/rkt-test 2>/dev/null && echo sys-writable || echo sys-ro;
+echo 1 > /proc/sys/vm/panic_on_oom 2>/dev/null && echo panic-writable || echo panic-ro;
+cat /dev/xvol/marker 2>/dev/null && echo || echo no-volume`
+	split := func(r *harness.Result) (a1, a2 []string) {
+		t.Helper()
+		out := map[string][]string{}
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			if app, rest, ok := strings.Cut(l, ":"); ok {
+				out[app] = append(out[app], rest)
+			}
+		}
+		if len(out["a1"]) != 6 || len(out["a2"]) != 6 {
+			t.Fatalf("output: %s", r)
+		}
+		return out["a1"], out["a2"]
+	}
+	checkMasks := func(r *harness.Result, o []string) {
+		t.Helper()
+		if o[1] != "0" || o[2] != "0" || o[3] != "sys-ro" || o[4] != "panic-ro" {
+			t.Errorf("masks or read-only paths missing: %q\n%s", o, r)
+		}
+	}
+	pod := func(extra []string, mount ...string) []string {
+		args := append([]string{"--net=none"}, extra...)
+		args = append(args, "example.com/busybox", "--name=a1")
+		args = append(args, mount...)
+		return append(args, "--exec=/bin/sh", "--", "-c", "("+script+") | sed s/^/a1:/", "---",
+			"example.com/busybox", "--name=a2", "--exec=/bin/sh", "--", "-c", "("+script+") | sed s/^/a2:/")
+	}
+
+	// Shared: the same /dev, masks in both.
+	r := nativeRun(t, e, pod(nil)...).OK(t)
+	a1, a2 := split(r)
+	if a1[0] != a2[0] || !strings.Contains(a1[0], "null") || !strings.Contains(a1[0], "pts") {
+		t.Errorf("/dev: %q vs %q", a1[0], a2[0])
+	}
+	checkMasks(r, a1)
+	checkMasks(r, a2)
+
+	// A volume below /dev in a1: a2 has its own /dev without the mount point.
+	r = nativeRun(t, e, pod([]string{"--volume=xv,kind=host,source=" + vol}, "--mount=volume=xv,target=/dev/xvol")...).OK(t)
+	a1, a2 = split(r)
+	if a1[0] != strings.Replace(a2[0], "urandom ", "urandom xvol ", 1) || strings.Contains(a2[0], "xvol") {
+		t.Errorf("/dev of a1 (with the volume) and a2: %q vs %q", a1[0], a2[0])
+	}
+	if a1[5] != "vol" || a2[5] != "no-volume" {
+		t.Errorf("the volume below /dev: a1 %q, a2 %q", a1[5], a2[5])
+	}
+	checkMasks(r, a1)
+	checkMasks(r, a2)
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
-	"github.com/rkt/rkt/stage1/native/security/paths"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
@@ -178,11 +177,23 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	// The apps' mounts, cgroups and files are independent: made in
 	// parallel, a pod of many apps is ready sooner.
+	// The first app is set up alone: the others bind its /proc, /sys
+	// and /dev (see setupAppMounts).
 	s.apps = make([]*appProc, len(p.Apps))
 	errs := make([]error, len(p.Apps))
+	var shared []string
+	if len(p.Apps) > 0 {
+		s.apps[0], shared, errs[0] = s.prepareApp(p.Apps[0], pf, ids, nil)
+		if errs[0] == nil && !devShared(p) {
+			shared[len(shared)-1] = ""
+		}
+	}
 	var wg sync.WaitGroup
 	for i, a := range p.Apps {
-		wg.Go(func() { s.apps[i], errs[i] = s.prepareApp(a, pf, ids) })
+		if i == 0 || errs[0] != nil {
+			continue
+		}
+		wg.Go(func() { s.apps[i], _, errs[i] = s.prepareApp(a, pf, ids, shared) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -263,32 +274,30 @@ func (s *supervisor) announceReady(started []*appStart) {
 }
 
 // prepareApp makes an app's mounts and works out how it is started. ids
-// idmaps the volumes of a --private-users pod (nil for other pods).
-func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, error) {
+// idmaps the volumes of a --private-users pod (nil for other pods);
+// shared and the returned paths are the pod's /proc, /sys and /dev (see
+// setupAppMounts).
+func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper, shared []string) (*appProc, []string, error) {
 	p := s.pod
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
 	var notify string
 	var err error
 	if readiness.Supports(a.RuntimeApp, a.Image) {
 		if ap.notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", a.Name()+".sock")); err != nil {
-			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+			return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
 		notify = ap.notify.Path()
 	}
-	if err := setupAppMounts(p, a, pf, ids, notify, s.log); err != nil {
-		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
-	}
-	if !s.sec.paths {
-		if err := paths.Apply(ap.rootfs); err != nil {
-			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
-		}
+	shared, err = setupAppMounts(p, a, pf, ids, notify, shared, !s.sec.paths, s.log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	if ap.cg, err = s.cg.App(a.Name(), a.App.Isolators); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ap.creds, err = stage2app.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ap.env = stage2app.EnvList(a.App.Environment)
 	if u := metadataURL(p.Dir); u != "" {
@@ -302,27 +311,27 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper) (*appProc, 
 		ap.wd = "/"
 	}
 	if err := stage2app.CheckWorkDir(ap.rootfs, ap.wd); err != nil {
-		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	ap.execPath, err = stage2app.LookPath(ap.rootfs, a.App.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
 	if err != nil {
-		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	if ap.preStart, ap.postStop, err = resolveHooks(ap); err != nil {
-		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	if err := writeEnvFiles(p, a.Name(), ap.env, s.log); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	statusDir := p.Stage1Path(filepath.FromSlash(stage1abi.StatusDir))
 	if err := os.MkdirAll(statusDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", statusDir, err)
+		return nil, nil, fmt.Errorf("create %s: %w", statusDir, err)
 	}
 	ap.status = filepath.Join(statusDir, a.Name())
 	if err := atomicfile.Publish(ap.status+"-created", nil, publicFileMode); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ap, nil
+	return ap, shared, nil
 }
 
 // setupOutput opens the app's log, unless the pod is interactive.

@@ -158,7 +158,12 @@ func resolve(root, p string) (string, bool, error) {
 // emptyFile creates the empty mode 0000 file bind mounted over inaccessible
 // files. The bind mounts keep the inode alive after the file is removed.
 func emptyFile() (string, func(), error) {
-	f, err := os.CreateTemp("", "rkt-masked-")
+	// On /dev/shm (a tmpfs) when there is one: a file made and removed
+	// on every pod start costs a disk inode otherwise.
+	f, err := os.CreateTemp("/dev/shm", "rkt-masked-")
+	if err != nil {
+		f, err = os.CreateTemp("", "rkt-masked-")
+	}
 	if err != nil {
 		return "", nil, fmt.Errorf("creating mask file: %w", err)
 	}
