@@ -152,6 +152,22 @@ func (s *Store) Render(key string, root, skipCheck bool) (string, error) {
 	return id, s.render(id, keys, apply, root)
 }
 
+// RenderUnchecked returns the tree of an image, rendering it if it does
+// not exist, without the ondisk check; fresh reports a tree rendered now,
+// which needs no check. Callers that want the check run CheckTree (on a
+// tree not fresh), possibly alongside other work, and Render on failure.
+func (s *Store) RenderUnchecked(key string, root bool) (id string, fresh bool, err error) {
+	keys, apply, err := s.RenderKeys(key)
+	if err != nil {
+		return "", false, err
+	}
+	id = TreeID(keys)
+	if s.rendered(id) {
+		return id, false, nil
+	}
+	return id, true, s.render(id, keys, apply, root)
+}
+
 func (s *Store) render(id string, keys, apply []string, root bool) error {
 	work, err := os.MkdirTemp(s.root.CASTmp(), "render-")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
@@ -59,12 +60,15 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 // environment and working directory, but as root with every capability
 // and without seccomp filter or no_new_privs (rkt ran them as privileged
 // ExecStartPre/ExecStopPost commands). Its cgroup is the app's.
-func (s *supervisor) hookConfig(ap *appProc, h *hook) *appExecConfig {
-	return &appExecConfig{
+func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appexec.Config, error) {
+	c := &appexec.Config{
 		Rootfs: ap.rootfs, Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env,
 		UID: 0, GID: 0, Groups: []uint32{},
-		InsecureCaps: true, InsecureSeccomp: true,
 	}
+	if err := secure(c, nil, true, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // startHook starts an event handler of the app with the app's output.
@@ -73,7 +77,14 @@ func (s *supervisor) startHook(ap *appProc, h *hook) (int, chan unix.WaitStatus,
 	if err != nil {
 		return 0, nil, err
 	}
-	pid, ch, err := s.startCfg(ap, s.hookConfig(ap, h), files, &syscall.SysProcAttr{Setpgid: !s.fg})
+	cfg, err := s.hookConfig(ap, h)
+	if err != nil {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+		return 0, nil, err
+	}
+	pid, ch, err := s.startCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
 	for _, f := range closeAfter {
 		f.Close()
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
+	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
@@ -39,6 +40,8 @@ type appProc struct {
 	creds    *stage2app.Credentials
 	status   string // rkt/status/<app>
 	cg       *cgroup.App
+	// seccomp is the app's assembled seccomp filter (nil: none).
+	seccomp []unix.SockFilter
 
 	pid    int
 	ch     chan unix.WaitStatus
@@ -295,6 +298,9 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper, shared []st
 	if ap.cg, err = s.cg.App(a.Name(), a.App.Isolators); err != nil {
 		return nil, nil, err
 	}
+	if ap.seccomp, err = buildSeccomp(a.App.Isolators, s.sec.seccomp); err != nil {
+		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
 	ap.creds, err = stage2app.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
 		return nil, nil, err
@@ -391,7 +397,10 @@ func (s *supervisor) spawnApp(ap *appProc) (*appStart, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := s.execConfig(ap, ap.execPath, ap.app.App.Exec, ap.wd)
+	cfg, err := s.execConfig(ap, ap.execPath, ap.app.App.Exec, ap.wd)
+	if err != nil {
+		return nil, err
+	}
 	pe, ch, err := s.spawnCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
 	for _, f := range closeAfter {
 		f.Close()
@@ -414,25 +423,31 @@ func (s *supervisor) finishStart(st *appStart) error {
 }
 
 // execConfig is the app-exec configuration of a process of the app.
-func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) *appExecConfig {
-	return &appExecConfig{
+func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) (*appexec.Config, error) {
+	c := &appexec.Config{
 		Rootfs: ap.rootfs, Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
-		Isolators:    ap.app.App.Isolators,
-		InsecureCaps: s.sec.caps, InsecureSeccomp: s.sec.seccomp,
 	}
+	if err := secure(c, ap.app.App.Isolators, s.sec.caps, ap.seccomp); err != nil {
+		return nil, fmt.Errorf("app %q: %w", ap.app.Name(), err)
+	}
+	return c, nil
 }
 
 // startWait starts a process in an app (chrooted, with the app's
 // credentials) and registers it with the reaper: its wait status arrives
 // on the returned channel.
 func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd string, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
-	return s.startCfg(ap, s.execConfig(ap, execPath, argv, wd), files, sys)
+	cfg, err := s.execConfig(ap, execPath, argv, wd)
+	if err != nil {
+		return 0, nil, err
+	}
+	return s.startCfg(ap, cfg, files, sys)
 }
 
 // startCfg starts the app-exec helper with cfg in the app's cgroup,
 // registers it with the reaper and waits until it executed the program.
-func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+func (s *supervisor) startCfg(ap *appProc, cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
 	pe, ch, err := s.spawnCfg(ap, cfg, files, sys)
 	if err != nil {
 		return 0, nil, err
@@ -444,7 +459,7 @@ func (s *supervisor) startCfg(ap *appProc, cfg *appExecConfig, files []*os.File,
 }
 
 // spawnCfg is startCfg without the wait for the exec.
-func (s *supervisor) spawnCfg(ap *appProc, cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
+func (s *supervisor) spawnCfg(ap *appProc, cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
 	if s.userNS != nil {
 		setUserNS(sys, *s.userNS)
 	}

@@ -8,63 +8,65 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"sync"
 	"syscall"
-	"unsafe"
 
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
-	"github.com/rkt/rkt/stage1/stage1log"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
-// The app-exec helper is the mode every app process and every entered
-// command starts as: the supervisor starts /proc/self/exe as
-// EntrypointAppExec with the app's stdio, puts it in the app's cgroup,
-// then sends it an appExecConfig on fd 3 (the pipe's EOF is the
-// go-ahead). The helper chroots, switches credentials, applies the
-// capability sets, no_new_privs and the seccomp filter on its main
-// thread and execs the app from that thread.
+// Every app process and every entered command starts as the app-exec
+// helper (package appexec, /app-exec beside the supervisor in the stage1
+// image) with the app's stdio, born in the app's cgroup; the supervisor
+// then sends it an appexec.Config on appexec.ConfigFD (the pipe's EOF is
+// the go-ahead), in which everything the helper applies is worked out
+// already: the capability sets, no_new_privs and the assembled seccomp
+// filter.
 
-// appExecConfigFD is the helper's read end of the config pipe;
-// appExecErrorFD the write end (close-on-exec) of the pipe on which it
-// reports why it could not exec the app. Its EOF tells the supervisor the
-// app runs (signals no longer hit the helper).
-// appExecRootFD is the app's rootfs, opened by the supervisor: the
-// helper chroots through it, since with --private-users it may not look
-// up the path (the data directory is not searchable by the pod's ids).
-const (
-	appExecConfigFD = 3
-	appExecErrorFD  = 4
-	appExecRootFD   = 5
-)
-
-func init() {
-	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == EntrypointAppExec {
-		// Credentials, capabilities and no_new_privs are per-thread and
-		// the capability library reads /proc/self/status (the thread
-		// group leader): run main on the main thread and exec from it.
-		runtime.LockOSThread()
+// appExecBinary is the helper binary (beside the supervisor's), opened
+// once: it is executed through /proc/self/fd (appexec.BinaryFD), which
+// resolves in the apps' user namespaces too.
+var appExecBinary = sync.OnceValues(func() (*os.File, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the app-exec helper: %w", err)
 	}
+	path := filepath.Join(filepath.Dir(self), AppExecBinary)
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the app-exec helper %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+})
+
+// secure fills c's capability sets (for c.UID), no_new_privs and seccomp
+// filter (filter, built by buildSeccomp; nil for none) from the isolators.
+func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter []unix.SockFilter) error {
+	set, err := caps.Compute(isos, insecureCaps)
+	if err != nil {
+		return err
+	}
+	c.Caps = set.ForUID(int(c.UID)).Masks()
+	c.NoNewPrivs = seccomp.NoNewPrivs(isos, int(c.UID), len(filter) > 0)
+	c.Seccomp = filter
+	return nil
 }
 
-// appExecConfig is what the helper gets from the supervisor.
-type appExecConfig struct {
-	Rootfs string   `json:"rootfs"`
-	Dir    string   `json:"dir"`
-	Path   string   `json:"path"`
-	Argv   []string `json:"argv"`
-	Env    []string `json:"env"`
-	UID    uint32   `json:"uid"`
-	GID    uint32   `json:"gid"`
-	Groups []uint32 `json:"groups"`
-
-	Isolators       types.Isolators `json:"isolators,omitempty"`
-	InsecureCaps    bool            `json:"insecureCaps,omitempty"`
-	InsecureSeccomp bool            `json:"insecureSeccomp,omitempty"`
+// buildSeccomp assembles the seccomp filter of an app (nil when it has
+// none: --insecure-options=seccomp, or an isolator turning it off).
+func buildSeccomp(isos types.Isolators, insecure bool) ([]unix.SockFilter, error) {
+	f, err := seccomp.Build(isos, insecure)
+	if err != nil || !f.Active() {
+		return nil, err
+	}
+	return f.Raw()
 }
 
 // secOpts are the pod-wide --insecure-options switches.
@@ -123,7 +125,11 @@ type pendingExec struct {
 // supervisor starts every app's helper first and then waits for them
 // all, so that the helpers' start-up (a Go runtime, the seccomp filter,
 // the exec) runs in parallel instead of one app after the other.
-func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+	helper, err := appExecBinary()
+	if err != nil {
+		return nil, err
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -147,7 +153,7 @@ func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 	}
 	root := os.NewFile(uintptr(rootFD), "app-rootfs")
 	defer root.Close()
-	all := append(append([]*os.File{}, files...), r, ew, root)
+	all := append(append([]*os.File{}, files...), r, ew, root, helper)
 	fds := make([]uintptr, len(all))
 	for i, f := range all {
 		fds[i] = ^uintptr(0) // a nil file is closed in the helper
@@ -165,7 +171,7 @@ func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 		if cgroupFD >= 0 {
 			attr.UseCgroupFD, attr.CgroupFD = true, cgroupFD
 		}
-		return syscall.ForkExec("/proc/self/exe", []string{EntrypointAppExec}, &syscall.ProcAttr{
+		return syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(appexec.BinaryFD), []string{AppExecBinary}, &syscall.ProcAttr{
 			Dir: "/", Env: []string{}, Files: fds, Sys: &attr,
 		})
 	}
@@ -182,7 +188,7 @@ func spawnAppExec(cfg *appExecConfig, files []*os.File, sys *syscall.SysProcAttr
 	root.Close()
 	if err != nil {
 		er.Close()
-		return nil, err
+		return nil, fmt.Errorf("starting the app-exec helper: %w", err)
 	}
 	register(pid)
 	fail := func(err error) (*pendingExec, error) {
@@ -205,87 +211,4 @@ func (p *pendingExec) wait() error {
 		return errors.New(string(msg))
 	}
 	return nil
-}
-
-// AppExec is the helper mode (internal entrypoint): it never returns on
-// success.
-func AppExec(args []string) int {
-	unix.CloseOnExec(appExecErrorFD)
-	ef := os.NewFile(appExecErrorFD, "app-exec-error")
-	l := newLogger(false)
-	l.Out = io.MultiWriter(os.Stderr, ef)
-	f := os.NewFile(appExecConfigFD, "app-exec-config")
-	if f == nil {
-		return l.Fail(errors.New("app-exec: no configuration"))
-	}
-	data, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return l.Fail(fmt.Errorf("app-exec: read the configuration: %w", err))
-	}
-	cfg := &appExecConfig{}
-	if err := json.Unmarshal(data, cfg); err != nil {
-		return l.Fail(fmt.Errorf("app-exec: parse the configuration: %w", err))
-	}
-	if err := cfg.exec(); err != nil {
-		return l.Fail(fmt.Errorf("app-exec: %w", err))
-	}
-	return stage1log.ExitStage1Error // not reached
-}
-
-// exec applies the security settings on the calling (main, locked)
-// thread and execs the app. The order is the security README's.
-func (c *appExecConfig) exec() error {
-	set, err := caps.Compute(c.Isolators, c.InsecureCaps)
-	if err != nil {
-		return err
-	}
-	filter, err := seccomp.Build(c.Isolators, c.InsecureSeccomp)
-	if err != nil {
-		return err
-	}
-	err = unix.Fchdir(appExecRootFD)
-	unix.Close(appExecRootFD)
-	if err != nil {
-		return fmt.Errorf("chdir to %s: %w", c.Rootfs, err)
-	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot %s: %w", c.Rootfs, err)
-	}
-	if err := unix.Chdir(c.Dir); err != nil {
-		return fmt.Errorf("chdir %s: %w", c.Dir, err)
-	}
-	if c.UID != 0 {
-		if err := caps.KeepCaps(); err != nil {
-			return err
-		}
-	}
-	// Raw per-thread syscalls: the Go wrappers change every thread, and
-	// only this thread's state survives the execve.
-	var gp unsafe.Pointer
-	if len(c.Groups) > 0 {
-		gp = unsafe.Pointer(&c.Groups[0])
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.Groups)), uintptr(gp), 0); e != 0 {
-		return fmt.Errorf("setgroups %v: %w", c.Groups, e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(c.GID), uintptr(c.GID), uintptr(c.GID)); e != 0 {
-		return fmt.Errorf("setgid %d: %w", c.GID, e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(c.UID), uintptr(c.UID), uintptr(c.UID)); e != 0 {
-		return fmt.Errorf("setuid %d: %w", c.UID, e)
-	}
-	if err := caps.Apply(set.ForUID(int(c.UID))); err != nil {
-		return err
-	}
-	if seccomp.NoNewPrivs(c.Isolators, int(c.UID), filter.Active()) {
-		if err := seccomp.SetNoNewPrivs(); err != nil {
-			return err
-		}
-	}
-	if err := filter.Load(); err != nil {
-		return err
-	}
-	err = syscall.Exec(c.Path, c.Argv, c.Env)
-	return fmt.Errorf("execute %s: %w", c.Path, err)
 }

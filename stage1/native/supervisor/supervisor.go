@@ -17,17 +17,17 @@ import (
 	"github.com/rkt/rkt/stage1/stage1log"
 )
 
-// Entrypoint names the supervisor binary answers to. Both are internal:
-// `run` starts it as init, and it re-executes itself as app-exec (see
-// AppExec).
-const (
-	EntrypointInit    = "init"
-	EntrypointAppExec = "app-exec"
-)
+// EntrypointInit is the entrypoint name the supervisor binary answers
+// to; it is internal: `run` starts it as init.
+const EntrypointInit = "init"
 
 // BinaryName is the supervisor binary's file name, beside the stage1's
 // entrypoints binary in the stage1 rootfs.
 const BinaryName = "init"
+
+// AppExecBinary is the app-exec helper's file name (package appexec),
+// beside the supervisor's.
+const AppExecBinary = "app-exec"
 
 // Environment variables the outer `run` passes to the supervisor.
 const (
@@ -54,13 +54,12 @@ const (
 )
 
 var entrypoints = map[string]entrypoint.Func{
-	EntrypointInit:    Init,
-	EntrypointAppExec: AppExec,
+	EntrypointInit: Init,
 }
 
 // Main runs the entrypoint argv selects and returns the exit status.
 func Main(argv []string) int {
-	return entrypoint.Main(BinaryName, entrypoints, []string{EntrypointInit, EntrypointAppExec}, argv)
+	return entrypoint.Main(BinaryName, entrypoints, []string{EntrypointInit}, argv)
 }
 
 // logger is the stage1 logger.

@@ -9,14 +9,14 @@
 package caps
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/rkt/rkt/stage1/native/security/caps/capset"
+
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultRetained is the appc default capability bounding set given to apps
@@ -160,91 +160,19 @@ func Parse(name string) (capability.Cap, error) {
 	return 0, fmt.Errorf("unknown capability %q", name)
 }
 
-// KeepCaps sets PR_SET_KEEPCAPS on the calling thread so that a later
-// setuid from root to the app's uid keeps the permitted set; Apply needs
-// CAP_SETPCAP to shrink the bounding set after the uid switch. The flag is
-// per-thread and cleared by execve: call it on the locked OS thread that
-// switches credentials and execs the app.
-func KeepCaps() error {
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting PR_SET_KEEPCAPS: %w", err)
-	}
-	return nil
-}
-
-// Apply installs s on the calling thread, just before execve. It may run
-// before or after the switch to the app's credentials (after only if KeepCaps
-// was called before setuid). The caller must hold runtime.LockOSThread and
-// exec from the same thread, since capability state is per-thread.
-//
-// The bounding set is shrunk to s.Bounding and the inheritable and ambient
-// sets are set. If the thread's effective uid is 0 the effective and
-// permitted sets are left untouched: execve recomputes them from the bounding
-// set for root, and keeping CAP_SYS_ADMIN until then lets the seccomp filter
-// be loaded without no_new_privs, as systemd did for rkt. For other uids the
-// effective and permitted sets are reduced to s.Effective and s.Permitted
-// (plus s.Ambient, which the kernel requires there).
-func Apply(s Set) error {
-	c, err := capability.NewPid2(0)
-	if err != nil {
-		return fmt.Errorf("reading capabilities: %w", err)
-	}
-	if err := c.Load(); err != nil {
-		return fmt.Errorf("reading capabilities: %w", err)
-	}
-	// After a setuid with keepcaps the effective set is empty: raise it to
-	// the permitted set so that CAP_SETPCAP works for the bounding drop.
-	if !c.Get(capability.PERMITTED, capability.CAP_SETPCAP) {
-		return errors.New("applying capabilities: CAP_SETPCAP is not permitted (was KeepCaps called before setuid?)")
-	}
-	for _, x := range allKnown() {
-		if c.Get(capability.PERMITTED, x) {
-			c.Set(capability.EFFECTIVE, x)
+// Masks returns s as the bit masks capset.Apply installs.
+func (s Set) Masks() capset.Masks {
+	mask := func(cs []capability.Cap) uint64 {
+		var m uint64
+		for _, c := range cs {
+			m |= 1 << uint(c)
 		}
+		return m
 	}
-	if err := c.Apply(capability.CAPS); err != nil {
-		return fmt.Errorf("raising effective capabilities: %w", err)
+	return capset.Masks{
+		Bounding: mask(s.Bounding), Effective: mask(s.Effective), Permitted: mask(s.Permitted),
+		Inheritable: mask(s.Inheritable), Ambient: mask(s.Ambient),
 	}
-
-	c.Clear(capability.BOUNDS)
-	c.Set(capability.BOUNDING, s.Bounding...)
-	if err := c.Apply(capability.BOUNDS); err != nil {
-		return fmt.Errorf("dropping bounding capabilities: %w", err)
-	}
-
-	c.Unset(capability.INHERITABLE, allKnown()...)
-	c.Set(capability.INHERITABLE, s.Inheritable...)
-	c.Set(capability.INHERITABLE, s.Ambient...)
-	if unix.Geteuid() != 0 {
-		c.Unset(capability.EFFECTIVE|capability.PERMITTED, allKnown()...)
-		c.Set(capability.EFFECTIVE, s.Effective...)
-		c.Set(capability.PERMITTED, s.Permitted...)
-		c.Set(capability.EFFECTIVE|capability.PERMITTED, s.Ambient...)
-	}
-	if err := c.Apply(capability.CAPS); err != nil {
-		return fmt.Errorf("setting capabilities: %w", err)
-	}
-	c.Clear(capability.AMBS)
-	c.Set(capability.AMBIENT, s.Ambient...)
-	if err := c.Apply(capability.AMBS); err != nil {
-		return fmt.Errorf("setting ambient capabilities: %w", err)
-	}
-
-	// capability.Apply silently skips the bounding drop without CAP_SETPCAP;
-	// verify instead of trusting it, a wider bounding set is a security bug.
-	if err := c.Load(); err != nil {
-		return fmt.Errorf("re-reading capabilities: %w", err)
-	}
-	want := map[capability.Cap]bool{}
-	for _, x := range s.Bounding {
-		want[x] = true
-	}
-	for _, x := range allKnown() {
-		if c.Get(capability.BOUNDING, x) && !want[x] {
-			return fmt.Errorf("capability %s still in the bounding set after applying", Names([]capability.Cap{x})[0])
-		}
-	}
-	return nil
 }
 
 func capSet(iso *types.Isolator) ([]types.LinuxCapability, error) {
@@ -262,15 +190,6 @@ func allCaps() ([]capability.Cap, error) {
 		return nil, fmt.Errorf("listing supported capabilities: %w", err)
 	}
 	return all, nil
-}
-
-// allKnown lists the capabilities up to the kernel's last one, falling back
-// to the library's list; used to clear sets completely.
-func allKnown() []capability.Cap {
-	if all, err := capability.ListSupported(); err == nil {
-		return all
-	}
-	return capability.ListKnown()
 }
 
 func normalize(c []capability.Cap) []capability.Cap {

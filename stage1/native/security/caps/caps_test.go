@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rkt/rkt/stage1/native/security/caps/capset"
+
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
 )
@@ -109,7 +111,7 @@ func helper(mode string) int {
 		return fail(err)
 	}
 	if mode == "nonroot" {
-		if err := KeepCaps(); err != nil {
+		if err := capset.KeepCaps(); err != nil {
 			return fail(err)
 		}
 		if err := syscall.Setgid(1000); err != nil {
@@ -120,7 +122,7 @@ func helper(mode string) int {
 		}
 		s = s.ForUID(1000)
 	}
-	if err := Apply(s); err != nil {
+	if err := capset.Apply(s.Masks()); err != nil {
 		return fail(err)
 	}
 	cat, err := exec.LookPath("cat")

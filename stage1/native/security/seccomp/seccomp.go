@@ -10,11 +10,9 @@ package seccomp
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	"github.com/appc/spec/schema/types"
 	libseccomp "github.com/elastic/go-seccomp-bpf"
@@ -169,16 +167,6 @@ func NoNewPrivs(isos types.Isolators, uid int, seccompActive bool) bool {
 	return uid != 0 && seccompActive
 }
 
-// SetNoNewPrivs sets no_new_privs on the calling thread. Call it on the
-// locked thread that will exec the app; Load propagates it to the other
-// threads of the process.
-func SetNoNewPrivs() error {
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting no_new_privs: %w", err)
-	}
-	return nil
-}
-
 // blockAction is the seccomp return value for a blocked syscall.
 func (f *Filter) blockAction() uint32 {
 	if f.Errno != 0 {
@@ -231,39 +219,22 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	return append(prog, insts...), nil
 }
 
-// Load installs f for the whole process (SECCOMP_FILTER_FLAG_TSYNC) just
-// before exec. no_new_privs must be set first (SetNoNewPrivs) unless the
-// calling thread holds CAP_SYS_ADMIN. A nil or disabled filter is a no-op.
-func (f *Filter) Load() error {
-	if !f.Active() {
-		return nil
-	}
+// Raw returns the assembled program of an active filter, as the kernel
+// takes it.
+func (f *Filter) Raw() ([]unix.SockFilter, error) {
 	insts, err := f.Instructions()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := bpf.Assemble(insts)
 	if err != nil {
-		return fmt.Errorf("assembling seccomp filter: %w", err)
+		return nil, fmt.Errorf("assembling seccomp filter: %w", err)
 	}
 	sf := make([]unix.SockFilter, len(raw))
 	for i, r := range raw {
 		sf[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
-	prog := unix.SockFprog{Len: uint16(len(sf)), Filter: &sf[0]}
-	r1, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog)))
-	runtime.KeepAlive(sf)
-	if errno != 0 {
-		if errno == unix.EACCES {
-			return fmt.Errorf("loading seccomp filter: %w (no_new_privs not set and CAP_SYS_ADMIN missing)", errno)
-		}
-		return fmt.Errorf("loading seccomp filter: %w", errno)
-	}
-	if r1 != 0 {
-		return fmt.Errorf("loading seccomp filter: thread %d could not be synchronized", r1)
-	}
-	return nil
+	return sf, nil
 }
 
 // known keeps the names the architecture has; groups list syscalls of all

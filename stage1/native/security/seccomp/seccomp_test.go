@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
+
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -202,10 +204,14 @@ func helper(mode string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := SetNoNewPrivs(); err != nil {
+	if err := load.NoNewPrivs(); err != nil {
 		return fail(err)
 	}
-	if err := f.Load(); err != nil {
+	prog, err := f.Raw()
+	if err != nil {
+		return fail(err)
+	}
+	if err := load.Filter(prog); err != nil {
 		return fail(err)
 	}
 	buf := make([]byte, 4096)

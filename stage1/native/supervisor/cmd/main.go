@@ -1,5 +1,5 @@
-// Command init is the native stage1's pod supervisor and app-exec
-// helper (package supervisor), installed at /init in the stage1 image.
+// Command init is the native stage1's pod supervisor (package
+// supervisor), installed at /init in the stage1 image.
 package main
 
 import (
