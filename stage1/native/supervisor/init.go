@@ -175,7 +175,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 	}
 	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
-	if s.cg, err = cgroup.NewPod(ra.UUID); err != nil {
+	if s.cg, err = cgroup.OpenPod(ra.UUID); err != nil {
 		return 0, err
 	}
 	// The apps' mounts, cgroups and files are independent: made in

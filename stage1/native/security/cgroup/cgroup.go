@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
+	"golang.org/x/sys/unix"
 )
 
 // Prefix starts the name of every pod cgroup; the test suite looks for
@@ -67,6 +69,20 @@ func NewPod(uuid string) (*Pod, error) {
 	if err := mgr.Apply(-1); err != nil {
 		_ = mgr.Destroy()
 		return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
+	}
+	return &Pod{uuid: uuid, mgr: mgr}, nil
+}
+
+// OpenPod returns the cgroup of the pod with the given UUID, which
+// NewPod created (in another process: the supervisor uses the cgroup
+// `run` made).
+func OpenPod(uuid string) (*Pod, error) {
+	if err := checkName(uuid); err != nil {
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
+	if err != nil {
+		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
 	}
 	return &Pod{uuid: uuid, mgr: mgr}, nil
 }
@@ -154,6 +170,11 @@ func DestroyByName(uuid string) error {
 }
 
 func destroy(mgr cgroups.Manager, uuid string) error {
+	// A pod whose supervisor, PID 1 of its namespace, is gone has no
+	// process left: its cgroups go with one rmdir each.
+	if removeEmpty(mgr) {
+		return nil
+	}
 	// rmdir fails with EBUSY while processes remain, so empty it first.
 	for range 50 {
 		pids := allPids(mgr)
@@ -188,6 +209,44 @@ func WriteOOMScoreAdj(pid, score int) error {
 		return fmt.Errorf("setting oom_score_adj of pid %d: %w", pid, err)
 	}
 	return nil
+}
+
+// removeEmpty removes the pod cgroup of mgr and its children on every
+// hierarchy, children first, and reports whether all went. The children
+// (stage1 and the apps') are the same on every hierarchy: their names
+// are read once, not with a walk of each hierarchy's cgroup files.
+func removeEmpty(mgr cgroups.Manager) bool {
+	var dirs []string
+	for _, p := range mgr.GetPaths() {
+		if !slices.Contains(dirs, p) {
+			dirs = append(dirs, p)
+		}
+	}
+	var children []string
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				children = append(children, e.Name())
+			}
+		}
+		break
+	}
+	gone := func(err error) bool { return err == nil || errors.Is(err, os.ErrNotExist) }
+	ok := true
+	for _, d := range dirs {
+		for _, c := range children {
+			ok = gone(unix.Rmdir(filepath.Join(d, c))) && ok
+		}
+		ok = gone(unix.Rmdir(d)) && ok
+	}
+	return ok
 }
 
 // allPids lists the processes in every hierarchy of mgr's cgroup and its
