@@ -133,17 +133,18 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("can't execute %q in app %q: %w", app.Exec[0], p.AppName(), err)
 	}
+	proc := podproc.Track(pid)
+	defer proc.Close()
 	done := make(chan struct{})
-	go forwardSignals(pid, sigs, fg, done)
+	go proc.Forward(sigs, fg, done)
 	defer close(done)
 
 	if err := writeStarted(p, statusFile, pid, fg); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		_, _ = waitApp(pid)
+		proc.Kill()
 		return 0, err
 	}
 	go announceReady(p, notify, l)
-	state, err := waitApp(pid)
+	state, err := proc.Wait()
 	if err != nil {
 		return 0, fmt.Errorf("wait for app %q: %w", p.AppName(), err)
 	}
@@ -179,18 +180,6 @@ func startApp(rootfs, execPath string, argv []string, wd string, env []string, c
 			Setpgid:    !fg,
 		},
 	})
-}
-
-// waitApp waits for the app to exit and returns its wait status.
-func waitApp(pid int) (unix.WaitStatus, error) {
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		return ws, err
-	}
 }
 
 // announceReady marks the pod ready once its app is: at once, or when
@@ -312,23 +301,6 @@ func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
 		return fmt.Errorf("write the pid file: %w", err)
 	}
 	return nil
-}
-
-// forwardSignals passes the signals we get on to the app until done. When
-// the app shares our terminal, it gets SIGINT, SIGQUIT and SIGHUP from
-// the terminal itself, so only SIGTERM is forwarded.
-func forwardSignals(pid int, sigs <-chan os.Signal, fg bool, done <-chan struct{}) {
-	for {
-		select {
-		case <-done:
-			return
-		case s := <-sigs:
-			if fg && s != unix.SIGTERM {
-				continue
-			}
-			_ = unix.Kill(pid, s.(syscall.Signal))
-		}
-	}
 }
 
 // noteIgnored tells about the run arguments fly has no use for.

@@ -1,12 +1,11 @@
 package native
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -158,42 +157,41 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(sup)
-	cmd.Args = append([]string{supervisor.EntrypointInit}, args...)
-	cmd.Dir = dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return 0, err
 	}
 	defer readyR.Close()
-	cmd.ExtraFiles = []*os.File{lock, sock, syncR, readyW}
+	// stdio, then LockFD, SocketFD, SyncFD, ReadyFD and UserNSFD.
+	files := []uintptr{0, 1, 2, lock.Fd(), sock.Fd(), syncR.Fd(), readyW.Fd()}
 	if ids != nil {
-		nsf := os.NewFile(uintptr(ids.NSFD()), "userns")
-		cmd.ExtraFiles = append(cmd.ExtraFiles, nsf)
+		files = append(files, uintptr(ids.NSFD()))
 	}
-	cmd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		stage1abi.LockFDEnv+"="+strconv.Itoa(supervisor.LockFD),
 		supervisor.SocketFDEnv+"="+strconv.Itoa(supervisor.SocketFD))
 	if fg {
-		cmd.Env = append(cmd.Env, supervisor.ForegroundEnv+"=1")
+		env = append(env, supervisor.ForegroundEnv+"=1")
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	sigs := podproc.NotifySignals()
 	defer signal.Stop(sigs)
 	// Born in the pod's cgroup rather than moved there (cgroup.Start).
+	// syscall.ForkExec, not os/exec: os.StartProcess first probes pidfd
+	// support with a throw-away child, a fork on every pod start.
 	pid, err := cg.StartSupervisor(func(cgroupFD int) (int, error) {
+		sys := &syscall.SysProcAttr{Cloneflags: flags}
 		if cgroupFD >= 0 {
-			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+			sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
 		}
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		return cmd.Process.Pid, nil
+		return syscall.ForkExec(sup, append([]string{supervisor.EntrypointInit}, args...),
+			&syscall.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
 	})
+	runtime.KeepAlive(lock)
 	if err != nil {
 		return 0, fmt.Errorf("start the pod supervisor: %w", err)
 	}
+	proc := podproc.Track(pid)
+	defer proc.Close()
 	sock.Close()
 	syncR.Close()
 	readyW.Close()
@@ -201,8 +199,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	go passReady(readyR, l)
 	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		proc.Kill()
 		return 0, err
 	}
 	if netns != nil {
@@ -210,8 +207,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	if ra.MDSToken != "" {
 		if err := registerMDS(pod, ra, netns, l); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			proc.Kill()
 			return 0, err
 		}
 		defer unregisterMDS(pod, ra.UUID, l)
@@ -219,32 +215,18 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	syncW.Close() // go ahead
 	l.Debugf("pod supervisor started: pid %d, namespaces %#x", pid, flags)
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		proc.Kill()
 		return 0, fmt.Errorf("write the pid file: %w", err)
 	}
 	defer registerMachine(pod, ra.UUID, pid, l)()
 	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-sigs:
-				if fg && s != unix.SIGTERM {
-					continue // the terminal sent it to the apps too
-				}
-				_ = cmd.Process.Signal(s)
-			}
-		}
-	}()
-	err = cmd.Wait()
+	go proc.Forward(sigs, fg, done)
+	ws, err := proc.Wait()
 	close(done)
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	if err != nil {
 		return 0, fmt.Errorf("wait for the pod supervisor: %w", err)
 	}
-	return podproc.ExitStatus(cmd.ProcessState), nil
+	return podproc.WaitExitStatus(ws), nil
 }
 
 // listenEnter creates the enter socket in the pod directory dir (bound by

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -45,19 +44,81 @@ func ReadPIDFile(path string) (int, error) {
 	return n, nil
 }
 
-// ExitStatus is a process's status as the pod reports it: its exit code,
-// or 128+N when signal N killed it.
-func ExitStatus(state *os.ProcessState) int {
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return state.ExitCode()
-}
-
-// WaitExitStatus is ExitStatus for a raw wait status.
+// WaitExitStatus is a process's status as the pod reports it: its exit
+// code, or 128+N when signal N killed it.
 func WaitExitStatus(ws unix.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// Proc is a child process started with syscall.ForkExec (which, unlike
+// os.StartProcess, forks no throw-away child to probe for pidfd support
+// first), signalled through a pidfd where the kernel has them, so never
+// a recycled pid.
+type Proc struct {
+	pid   int
+	pidfd int
+}
+
+// Track returns the Proc of the child pid.
+func Track(pid int) *Proc {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		fd = -1
+	}
+	return &Proc{pid: pid, pidfd: fd}
+}
+
+// Signal sends sig to the process; a process already gone is no error.
+func (p *Proc) Signal(sig unix.Signal) {
+	if p.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+		return
+	}
+	_ = unix.Kill(p.pid, sig)
+}
+
+// Kill kills the process and reaps it.
+func (p *Proc) Kill() {
+	p.Signal(unix.SIGKILL)
+	_, _ = p.Wait()
+}
+
+// Wait waits for the process to exit and returns its wait status.
+func (p *Proc) Wait() (unix.WaitStatus, error) {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return ws, err
+	}
+}
+
+// Close releases the pidfd.
+func (p *Proc) Close() {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+// Forward passes the signals from sigs (see NotifySignals) to the
+// process until done is closed. When we own the terminal (fg) only
+// SIGTERM is passed: the terminal sent the others to the process itself.
+func (p *Proc) Forward(sigs <-chan os.Signal, fg bool, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			if fg && s != unix.SIGTERM {
+				continue
+			}
+			p.Signal(s.(unix.Signal))
+		}
+	}
 }
