@@ -38,8 +38,8 @@ func (m *mounter) mountFS(p, fstype, source string, flags uintptr, data string) 
 	return target, nil
 }
 
-// devNodes are the device files of the app's minimal /dev, bound from the
-// host's.
+// devNodes are the device files of the app's minimal /dev, the same
+// devices as the host's.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // ttyGID is the group of the pod's ptys (the tty group of most images).
@@ -62,15 +62,20 @@ func (m *mounter) setupDev() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Made with mknod (the supervisor is root of the host) rather than
+	// bound from the host's /dev: no mount. Then chmod, since the umask
+	// applies (and is per process: not changed here).
 	for _, n := range devNodes {
+		var st unix.Stat_t
+		if err := unix.Stat("/dev/"+n, &st); err != nil {
+			return "", fmt.Errorf("the host's /dev/%s: %w", n, err)
+		}
 		t := filepath.Join(dev, n)
-		f, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY, 0o666)
-		if err != nil {
+		if err := unix.Mknod(t, unix.S_IFCHR|0o666, int(st.Rdev)); err != nil {
 			return "", fmt.Errorf("create %s: %w", t, err)
 		}
-		f.Close()
-		if err := podmount.Bind("/dev/"+n, t, false, false); err != nil {
-			return "", err
+		if err := unix.Chmod(t, 0o666); err != nil {
+			return "", fmt.Errorf("chmod %s: %w", t, err)
 		}
 	}
 	for _, l := range devSymlinks {

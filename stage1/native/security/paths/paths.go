@@ -101,6 +101,12 @@ func Apply(rootfs string) error {
 			}
 			continue
 		}
+		// Already read-only (below the native stage1's read-only /sys):
+		// nothing to do, the bind and remount would only cost mounts.
+		var st unix.Statfs_t
+		if err := unix.Statfs(target, &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
+			continue
+		}
 		if err := unix.Mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind mounting %s: %w", target, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,17 +29,37 @@ func TestMain(m *testing.M) {
 
 // helper runs in a private mount namespace (see TestApply).
 func helper(root string) error {
+	// "ro:ROOT" mounts /sys read-only, as the native stage1 does.
+	root, roSys := strings.CutPrefix(root, "ro:")
 	for _, m := range []struct{ dir, fs string }{{"proc", "proc"}, {"sys", "sysfs"}} {
 		d := filepath.Join(root, m.dir)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		if err := unix.Mount(m.fs, d, m.fs, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		if roSys && m.dir == "sys" {
+			flags |= unix.MS_RDONLY
+		}
+		if err := unix.Mount(m.fs, d, m.fs, flags, ""); err != nil {
 			return fmt.Errorf("mounting %s: %w", d, err)
 		}
 	}
 	if err := Apply(root); err != nil {
 		return err
+	}
+	if roSys {
+		// Below a read-only /sys the read-only paths need no mount of
+		// their own: only the masked directories are mounted there.
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(mi), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 4 && slices.Contains(ReadOnly, strings.TrimPrefix(f[4], root)) && strings.HasPrefix(f[4], root+"/sys/") {
+				return fmt.Errorf("%s mounted although /sys is read-only", f[4])
+			}
+		}
 	}
 	// Read-only paths. Some kernels lack /proc/sysrq-trigger or /proc/kcore,
 	// so only existing ones are checked (core_pattern and kallsyms exist
@@ -99,9 +120,15 @@ func TestApply(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	for _, mode := range []string{"", "ro:"} {
+		testApply(t, mode)
+	}
+}
+
+func testApply(t *testing.T, mode string) {
 	root := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+root)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode+root)
 	// Go makes "/" recursively private in the child before exec, so no
 	// mount propagates back to the host.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
