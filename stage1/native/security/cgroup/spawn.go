@@ -47,15 +47,11 @@ func (a *App) Start(fork ForkFunc) (int, error) {
 // StartSupervisor runs fork so that the process it creates (the pod's
 // supervisor) is born in the pod's "stage1" leaf cgroup.
 func (p *Pod) StartSupervisor(fork ForkFunc) (int, error) {
-	rel := "/" + Prefix + p.uuid + "/stage1"
-	mgr, err := newManager(rel, &cgroups.Resources{})
+	mgr, err := p.child("stage1")
 	if err != nil {
-		return 0, fmt.Errorf("stage1 cgroup of pod %s: %w", p.uuid, err)
-	}
-	if err := mgr.Apply(-1); err != nil {
 		return 0, fmt.Errorf("creating the stage1 cgroup of pod %s: %w", p.uuid, err)
 	}
-	return startIn(mgr, rel, fork)
+	return startIn(mgr, "/"+Prefix+p.uuid+"/stage1", fork)
 }
 
 // startIn forks on an OS thread of its own that joins mgr's v1 cgroups
