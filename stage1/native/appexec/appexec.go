@@ -63,8 +63,8 @@ type Config struct {
 	Caps capset.Masks `json:"caps"`
 	// NoNewPrivs sets no_new_privs before the filter is loaded.
 	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
-	// Seccomp is the assembled filter; none when empty.
-	Seccomp []unix.SockFilter `json:"seccomp,omitempty"`
+	// Seccomp is the assembled filter (load.Encode); none when empty.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // Main is the helper's main function; it only returns on failure, with
@@ -141,7 +141,11 @@ func (c *Config) exec() error {
 			return err
 		}
 	}
-	if err := load.Filter(c.Seccomp); err != nil {
+	prog, err := load.Decode(c.Seccomp)
+	if err != nil {
+		return err
+	}
+	if err := load.Filter(prog); err != nil {
 		return err
 	}
 	err = syscall.Exec(c.Path, c.Argv, c.Env)

@@ -41,7 +41,7 @@ type appProc struct {
 	status   string // rkt/status/<app>
 	cg       *cgroup.App
 	// seccomp is the app's assembled seccomp filter (nil: none).
-	seccomp []unix.SockFilter
+	seccomp []byte
 
 	pid    int
 	ch     chan unix.WaitStatus

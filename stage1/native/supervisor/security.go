@@ -19,6 +19,7 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
+	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -48,7 +49,7 @@ var appExecBinary = sync.OnceValues(func() (*os.File, error) {
 
 // secure fills c's capability sets (for c.UID), no_new_privs and seccomp
 // filter (filter, built by buildSeccomp; nil for none) from the isolators.
-func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter []unix.SockFilter) error {
+func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter []byte) error {
 	set, err := caps.Compute(isos, insecureCaps)
 	if err != nil {
 		return err
@@ -59,14 +60,19 @@ func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter [
 	return nil
 }
 
-// buildSeccomp assembles the seccomp filter of an app (nil when it has
-// none: --insecure-options=seccomp, or an isolator turning it off).
-func buildSeccomp(isos types.Isolators, insecure bool) ([]unix.SockFilter, error) {
+// buildSeccomp assembles the seccomp filter of an app, encoded for the
+// helper (nil when it has none: --insecure-options=seccomp, or an
+// isolator turning it off).
+func buildSeccomp(isos types.Isolators, insecure bool) ([]byte, error) {
 	f, err := seccomp.Build(isos, insecure)
 	if err != nil || !f.Active() {
 		return nil, err
 	}
-	return f.Raw()
+	prog, err := f.Raw()
+	if err != nil {
+		return nil, err
+	}
+	return load.Encode(prog), nil
 }
 
 // secOpts are the pod-wide --insecure-options switches.
