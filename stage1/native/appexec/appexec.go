@@ -38,12 +38,14 @@ import (
 // searchable by the pod's ids). BinaryFD is the helper's own binary,
 // which the supervisor executes as /proc/self/fd/6 for the same reason:
 // a path through the data directory would not resolve in a user
-// namespace.
+// namespace. From TasksFD on come Config.Cgroups `tasks` files of the
+// app's cgroup v1 hierarchies, opened for writing by the supervisor.
 const (
 	ConfigFD = 3
 	ErrorFD  = 4
 	RootFD   = 5
 	BinaryFD = 6
+	TasksFD  = 7
 )
 
 // ExitError is the helper's exit status when it cannot exec the app.
@@ -63,6 +65,11 @@ type Config struct {
 	Caps capset.Masks `json:"caps"`
 	// NoNewPrivs sets no_new_privs before the filter is loaded.
 	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
+	// Cgroups is the number of `tasks` files from TasksFD on: the helper
+	// joins the app's v1 cgroups itself, writing "0" to each (which moves
+	// the calling thread only, without the global lock that moving a
+	// process takes), from the thread that then execs the app.
+	Cgroups int `json:"cgroups,omitempty"`
 	// Seccomp is the assembled filter (load.Encode); none when empty.
 	Seccomp []byte `json:"seccomp,omitempty"`
 }
@@ -100,6 +107,13 @@ func Main() int {
 // exec applies c on the calling thread and execs the app; it returns
 // only on failure. The order is the security README's.
 func (c *Config) exec() error {
+	for fd := TasksFD; fd < TasksFD+c.Cgroups; fd++ {
+		_, err := unix.Write(fd, []byte("0"))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("joining the app's cgroup: %w", err)
+		}
+	}
 	err := unix.Fchdir(RootFD)
 	unix.Close(RootFD)
 	if err != nil {

@@ -136,6 +136,13 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 	if err != nil {
 		return nil, err
 	}
+	var tasks []*os.File
+	if cg != nil {
+		if tasks, err = cg.TasksFiles(); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Cgroups = len(tasks)
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -159,7 +166,7 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 	}
 	root := os.NewFile(uintptr(rootFD), "app-rootfs")
 	defer root.Close()
-	all := append(append([]*os.File{}, files...), r, ew, root, helper)
+	all := append(append(append([]*os.File{}, files...), r, ew, root, helper), tasks...)
 	fds := make([]uintptr, len(all))
 	for i, f := range all {
 		fds[i] = ^uintptr(0) // a nil file is closed in the helper
@@ -183,7 +190,7 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 	}
 	var pid int
 	if cg != nil {
-		// Born in the app's cgroup: no move, no grace period (see cgroup.Start).
+		// The helper joins the app's cgroup itself (see cgroup.Start).
 		pid, err = cg.Start(fork)
 	} else {
 		pid, err = fork(-1)

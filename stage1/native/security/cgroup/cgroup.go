@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,8 +50,10 @@ type Pod struct {
 // App is the cgroup of one app of a pod.
 type App struct {
 	name     string
-	rel      string // the cgroup's path below each hierarchy's root
 	mgr      cgroups.Manager
+	once     sync.Once // opens tasks
+	tasks    []*os.File
+	tasksErr error
 	oomScore *int
 	// Warnings lists the isolators skipped because the controller they need
 	// is not available; each was also passed to Warn.
@@ -152,7 +155,7 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	a := &App{name: name, rel: "/" + Prefix + p.uuid + "/" + dir, oomScore: oom}
+	a := &App{name: name, oomScore: oom}
 	if a.mgr, err = p.child(dir); err != nil {
 		return nil, fmt.Errorf("creating cgroup of app %s: %w", name, err)
 	}

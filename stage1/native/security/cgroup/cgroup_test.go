@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
 )
 
 func iso(t *testing.T, name, value string) types.Isolator {
@@ -122,7 +125,7 @@ func TestPodAppLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sleep", "100")
+	cmd := appCmd(t, app)
 	if _, err := app.Start(startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +133,7 @@ func TestPodAppLimits(t *testing.T) {
 	if got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "oom_score_adj"); got != "42" {
 		t.Errorf("oom_score_adj = %s", got)
 	}
-	procCg := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "cgroup")
-	if !strings.Contains(procCg, "/rkt-"+uuid+"/app-example.com%2Fapp") {
-		t.Errorf("process not in app cgroup: %s", procCg)
-	}
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-example.com%2Fapp")
 
 	if cgroups.IsCgroup2UnifiedMode() {
 		dir := app.Path("")
@@ -197,13 +197,14 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 		_ = pod.Destroy()
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sleep", "100")
+	cmd := appCmd(t, app)
 	if _, err := app.Start(startCmd(cmd)); err != nil {
 		_ = pod.Destroy()
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
 	// Simulates gc after the supervisor died: only the name is known.
 	if err := DestroyByName(uuid); err != nil {
 		_ = cmd.Process.Kill()
@@ -217,6 +218,56 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	if err := DestroyByName(uuid); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// joinEnv makes the re-executed test binary do what the app-exec helper
+// does: join the cgroups of the tasks files it got from fd 3 on (the
+// value is their number), then exec sleep.
+const joinEnv = "RKT_CGROUP_TEST_JOIN"
+
+func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(joinEnv)); err == nil {
+		runtime.LockOSThread()
+		for fd := 3; fd < 3+n; fd++ {
+			if _, err := unix.Write(fd, []byte("0")); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			unix.Close(fd)
+		}
+		err := syscall.Exec("/bin/sleep", []string{"sleep", "100"}, os.Environ())
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// appCmd is a process for App.Start: the test binary joining the app's
+// cgroups like the app-exec helper, then sleeping.
+func appCmd(t *testing.T, app *App) *exec.Cmd {
+	t.Helper()
+	tasks, err := app.TasksFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), joinEnv+"="+strconv.Itoa(len(tasks)))
+	cmd.ExtraFiles = tasks
+	return cmd
+}
+
+// waitJoined waits until the process pid has left the caller's cgroups.
+func waitJoined(t *testing.T, pid int, want string) {
+	t.Helper()
+	for range 200 {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		if n := strings.Count(string(b), want); n > 0 && n == strings.Count(string(b), "\n") {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	t.Fatalf("pid %d not in %s on every hierarchy:\n%s", pid, want, b)
 }
 
 // startCmd is a ForkFunc starting cmd.
@@ -250,9 +301,11 @@ func cgroupsOf(t *testing.T, pid int) map[string]string {
 	return out
 }
 
-// The process is created in the cgroup on every hierarchy (each v1
-// controller and the v2 one), and the caller, all its threads, stays
-// where it was: the thread that joined the cgroup to fork is gone.
+// The supervisor is created in its cgroup on every hierarchy (each v1
+// controller and the v2 one), an app process ends up in the app's (born
+// in the v2 one, joining the v1 ones through TasksFiles), and the
+// caller, all its threads, stays where it was: the thread that joined
+// the stage1 cgroup to fork went back.
 func TestStartBornInCgroup(t *testing.T) {
 	requireRoot(t)
 	before := cgroupsOf(t, os.Getpid())
@@ -285,10 +338,11 @@ func TestStartBornInCgroup(t *testing.T) {
 			}
 		}
 	}
-	cmd := exec.Command("sleep", "100")
+	cmd := appCmd(t, app)
 	if _, err := app.Start(startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
 	check(cmd, "app-app")
 	cmd = exec.Command("sleep", "100")
 	if _, err := pod.StartSupervisor(startCmd(cmd)); err != nil {

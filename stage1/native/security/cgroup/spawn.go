@@ -28,10 +28,19 @@ import (
 // must be created in: set syscall.SysProcAttr's UseCgroupFD and CgroupFD.
 type ForkFunc func(cgroupFD int) (int, error)
 
-// Start runs fork so that the process it creates is born in the app's
-// cgroups, then applies the app's os/linux/oom-score-adj isolator to it.
+// Start runs fork for a process that joins the app's cgroups itself
+// before it runs the app: the app-exec helper, which writes "0" to each
+// of TasksFiles (a thread-only move, like startIn's) from the thread
+// that then execs the app. The v2 cgroup, if any, is given to clone3
+// (CLONE_INTO_CGROUP). The app's os/linux/oom-score-adj isolator is
+// applied to the new process. So the supervisor moves none of its own
+// threads per app, and each helper makes its moves on its own CPU time.
 func (a *App) Start(fork ForkFunc) (int, error) {
-	pid, err := startIn(a.mgr, a.rel, fork)
+	v2, err := a.v2Dir()
+	if err != nil {
+		return 0, err
+	}
+	pid, err := forkV2(v2, fork)
 	if err != nil {
 		return 0, err
 	}
@@ -42,6 +51,43 @@ func (a *App) Start(fork ForkFunc) (int, error) {
 		}
 	}
 	return pid, nil
+}
+
+// TasksFiles are the app cgroup's v1 `tasks` files, opened for writing
+// once (by the supervisor, as root of the host: the kernel checks the
+// opener, so a helper in a --private-users user namespace can write
+// them too). They are the app's for its life; none on a v2 host.
+func (a *App) TasksFiles() ([]*os.File, error) {
+	a.once.Do(func() {
+		var dirs []string
+		for ctrl, dir := range a.mgr.GetPaths() {
+			if ctrl == "" || cgroups.IsCgroup2UnifiedMode() || slices.Contains(dirs, dir) {
+				continue
+			}
+			dirs = append(dirs, dir)
+			f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a hierarchy the manager knows but this host lacks
+			}
+			if err != nil {
+				a.tasksErr = fmt.Errorf("cgroup of app %s: %w", a.name, err)
+				return
+			}
+			a.tasks = append(a.tasks, f)
+		}
+	})
+	return a.tasks, a.tasksErr
+}
+
+// v2Dir is the app's v2 cgroup directory, "" on a v1 host.
+func (a *App) v2Dir() (string, error) {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return a.mgr.Path(""), nil
+	}
+	if p, ok := a.mgr.GetPaths()[""]; ok {
+		return p, nil
+	}
+	return "", nil
 }
 
 // StartSupervisor runs fork so that the process it creates (the pod's
@@ -56,12 +102,10 @@ func (p *Pod) StartSupervisor(fork ForkFunc) (int, error) {
 
 // startIn forks on an OS thread of its own that joins mgr's v1 cgroups
 // (rel is their path below each hierarchy's root) and then returns to
-// its own, with the v2 cgroup passed for CLONE_INTO_CGROUP. If it cannot
-// return, the thread stays locked, so that the Go runtime ends it with
-// the goroutine instead of running other goroutines in the wrong
+// its own, with the v2 cgroup passed for CLONE_INTO_CGROUP (forkV2). If
+// it cannot return, the thread stays locked, so that the Go runtime ends
+// it with the goroutine instead of running other goroutines in the wrong
 // cgroup; the main thread, which the runtime never ends, is not used.
-// Where clone3 is missing (Linux before 5.7) the process is forked as
-// usual and moved into the v2 cgroup by pid.
 func startIn(mgr cgroups.Manager, rel string, fork ForkFunc) (int, error) {
 	type result struct {
 		pid int
@@ -127,24 +171,31 @@ func forkIn(mgr cgroups.Manager, rel string, fork ForkFunc) (pid int, back bool,
 		joined = append(joined, dir)
 		returns = append(returns, filepath.Join(root, own[ctrl], "tasks"))
 	}
+	pid, err = forkV2(v2, fork)
+	return pid, true, err
+}
+
+// forkV2 runs fork with the v2 cgroup v2 (none when "") for
+// CLONE_INTO_CGROUP. Where clone3 is missing (Linux before 5.7) the
+// process is forked as usual and moved into it by pid.
+func forkV2(v2 string, fork ForkFunc) (int, error) {
 	if v2 == "" {
-		pid, err = fork(-1)
-		return pid, true, err
+		return fork(-1)
 	}
 	fd, err := unix.Open(v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, true, fmt.Errorf("opening cgroup %s: %w", v2, err)
+		return 0, fmt.Errorf("opening cgroup %s: %w", v2, err)
 	}
 	defer unix.Close(fd)
-	pid, err = fork(fd)
+	pid, err := fork(fd)
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) {
 		if pid, err = fork(-1); err != nil {
-			return 0, true, err
+			return 0, err
 		}
 		if err := cgroups.WriteCgroupProc(v2, pid); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
-			return 0, true, fmt.Errorf("adding pid %d to cgroup %s: %w", pid, v2, err)
+			return 0, fmt.Errorf("adding pid %d to cgroup %s: %w", pid, v2, err)
 		}
 	}
-	return pid, true, err
+	return pid, err
 }
