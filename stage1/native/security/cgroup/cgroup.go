@@ -63,13 +63,11 @@ type App struct {
 // NewPod creates the cgroup of the pod with the given UUID (any string
 // usable as a directory name).
 func NewPod(uuid string) (*Pod, error) {
-	if err := checkName(uuid); err != nil {
-		return nil, fmt.Errorf("pod cgroup: %w", err)
-	}
-	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
+	p, err := OpenPod(uuid)
 	if err != nil {
-		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
+		return nil, err
 	}
+	mgr := p.mgr
 	if err := mgr.Apply(-1); err != nil {
 		_ = mgr.Destroy()
 		return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
@@ -82,7 +80,7 @@ func NewPod(uuid string) (*Pod, error) {
 			return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
 		}
 	}
-	return &Pod{uuid: uuid, mgr: mgr}, nil
+	return p, nil
 }
 
 // child creates the cgroup name below the pod's and returns its
@@ -193,14 +191,11 @@ func (p *Pod) Destroy() error {
 // any process left in them; used by gc for pods whose supervisor died.
 // Missing cgroups are not an error.
 func DestroyByName(uuid string) error {
-	if err := checkName(uuid); err != nil {
-		return fmt.Errorf("pod cgroup: %w", err)
-	}
-	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
+	p, err := OpenPod(uuid)
 	if err != nil {
-		return fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
+		return err
 	}
-	return destroy(mgr, uuid)
+	return p.Destroy()
 }
 
 func destroy(mgr cgroups.Manager, uuid string) error {
