@@ -67,20 +67,44 @@ func NewPod(uuid string) (*Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr := p.mgr
-	if err := mgr.Apply(-1); err != nil {
-		_ = mgr.Destroy()
-		return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
-	}
-	// The children take the pod's cpus and mems when they are made (see
-	// child).
-	if dir := mgr.Path("cpuset"); dir != "" && !cgroups.IsCgroup2UnifiedMode() {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.clone_children"), []byte("1"), 0); err != nil {
-			_ = mgr.Destroy()
+	if cgroups.IsCgroup2UnifiedMode() {
+		// Apply also enables the controllers for the pod's children.
+		if err := p.mgr.Apply(-1); err != nil {
+			_ = p.mgr.Destroy()
 			return nil, fmt.Errorf("creating pod cgroup %s: %w", Prefix+uuid, err)
+		}
+		return p, nil
+	}
+	// v1 and hybrid: one mkdir per hierarchy, directly below its root.
+	// The cpuset one needs cpus and mems before a task may join, copied
+	// from the root; its children take them when they are made (see
+	// child), through cgroup.clone_children.
+	for ctrl, dir := range p.mgr.GetPaths() {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil && ctrl == "cpuset" {
+			err = inheritCpuset(dir)
+		}
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			_ = p.mgr.Destroy()
+			return nil, fmt.Errorf("creating pod cgroup %s: %w", dir, err)
 		}
 	}
 	return p, nil
+}
+
+// inheritCpuset gives the new v1 cpuset cgroup dir its parent's cpus and
+// mems, and makes its children inherit them.
+func inheritCpuset(dir string) error {
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(dir), f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "cgroup.clone_children"), []byte("1"), 0)
 }
 
 // child creates the cgroup name below the pod's and returns its
