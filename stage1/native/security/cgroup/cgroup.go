@@ -79,12 +79,15 @@ func NewPod(uuid string) (*Pod, error) {
 	// The cpuset one needs cpus and mems before a task may join, copied
 	// from the root; its children take them when they are made (see
 	// child), through cgroup.clone_children.
-	for ctrl, dir := range p.mgr.GetPaths() {
-		err := os.Mkdir(dir, 0o755)
-		if err == nil && ctrl == "cpuset" {
-			err = inheritCpuset(dir)
+	for _, dir := range p.mgr.GetPaths() {
+		// Co-mounted controllers share a directory: made once.
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			_ = p.mgr.Destroy()
+			return nil, fmt.Errorf("creating pod cgroup %s: %w", dir, err)
 		}
-		if err != nil && !errors.Is(err, fs.ErrExist) {
+	}
+	if dir := p.mgr.Path("cpuset"); dir != "" {
+		if err := inheritCpuset(dir); err != nil {
 			_ = p.mgr.Destroy()
 			return nil, fmt.Errorf("creating pod cgroup %s: %w", dir, err)
 		}
