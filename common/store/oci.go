@@ -1,7 +1,6 @@
 package store
 
 import (
-	"archive/tar"
 	"bufio"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -493,66 +491,8 @@ func (s *Store) WriteACI(key string, w io.Writer, root bool) error {
 	if _, err := s.ApplyLayers(key, work, root); err != nil {
 		return fmt.Errorf("exporting %s: %w", key, err)
 	}
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: "manifest", Mode: 0o644, Size: int64(len(manifest)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(manifest); err != nil {
-		return err
-	}
-	type inode struct{ dev, ino uint64 }
-	links := map[inode]string{}
-	err = filepath.WalkDir(work, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(work, p)
-		name := "rootfs"
-		if rel != "." {
-			name += "/" + filepath.ToSlash(rel)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		var target string
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if target, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, target)
-		if err != nil {
-			return err
-		}
-		hdr.Name, hdr.Uname, hdr.Gname = name, "", ""
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 {
-			in := inode{uint64(st.Dev), st.Ino}
-			if first, seen := links[in]; seen {
-				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-			} else {
-				links[in] = name
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if err != nil {
+	if err := aci.WriteTree(w, manifest, work, nil, time.Unix(0, 0)); err != nil {
 		return fmt.Errorf("exporting %s: %w", key, err)
 	}
-	return tw.Close()
+	return nil
 }
