@@ -162,7 +162,7 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 		}
 	}
 	if err := p.writePodDir(pd, pmJSON, s1manifest, s1tree, apps, overlay); err != nil {
-		checks.wait()
+		checks.wg.Wait() // no render again: the pod is not used
 		return fail(fmt.Errorf("preparing pod %s: %w", pd.UUID, err))
 	}
 	if err := checks.wait(); err != nil {

@@ -66,7 +66,7 @@ func Enter(args []string) int {
 // pod directory, else the one in the stage1 rootfs, else the pod
 // manifest's.
 func readAppEnv(dir, app string) ([]string, error) {
-	for _, f := range envFilePaths(dir, app) {
+	for _, f := range poddir.EnvFilePaths(dir, app) {
 		data, err := os.ReadFile(f)
 		if err == nil {
 			return stage2app.ParseEnvFile(data), nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podmount"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
@@ -258,29 +259,7 @@ func writeEnvFiles(p *Pod, env []string, l *logger) error {
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
-	for _, dir := range []string{
-		p.Stage1Path(filepath.FromSlash(stage1abi.EnvDir)),
-		filepath.Join(p.Dir, stage1abi.AppsInfoDir, p.AppName()),
-	} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
-		}
-	}
-	for _, f := range envFilePaths(p.Dir, p.AppName()) {
-		if err := atomicfile.Publish(f, data, privateFileMode); err != nil {
-			return fmt.Errorf("write the env file: %w", err)
-		}
-	}
-	return nil
-}
-
-// envFilePaths are where the env file of app is written, the copy in the
-// pod directory first.
-func envFilePaths(podDir, app string) []string {
-	return []string{
-		filepath.Join(podDir, stage1abi.AppsInfoDir, app, "env"),
-		filepath.Join(podDir, stage1abi.Stage1RootfsRel, stage1abi.EnvDir, app),
-	}
+	return poddir.WriteEnvFiles(p.Dir, p.AppName(), data)
 }
 
 // writeStarted records a started app: rkt/status/<app>-started, then

@@ -14,6 +14,7 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 )
 
@@ -86,4 +87,30 @@ func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName 
 		return nil, "", nil, fmt.Errorf(`image %q has an empty "exec" (try --exec=BINARY)`, imageName)
 	}
 	return app, imageName, im, nil
+}
+
+// EnvFilePaths are where the env file of app is written: rkt/env/<app>
+// in the stage1 rootfs (reference PODF-18), and a copy at
+// appsinfo/<app>/env in the pod directory dir, which fly's `enter` reads
+// without the pod's mount namespace.
+func EnvFilePaths(dir, app string) []string {
+	return []string{
+		filepath.Join(dir, stage1abi.AppsInfoDir, app, "env"),
+		Stage1Path(dir, filepath.FromSlash(stage1abi.EnvDir), app),
+	}
+}
+
+// WriteEnvFiles writes data, the env file of app (see
+// stage2app.FormatEnvFile), at each of EnvFilePaths, readable by root
+// only: environments may hold secrets.
+func WriteEnvFiles(dir, app string, data []byte) error {
+	for _, f := range EnvFilePaths(dir, app) {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
+		}
+		if err := atomicfile.Publish(f, data, 0o640); err != nil {
+			return fmt.Errorf("write the env file: %w", err)
+		}
+	}
+	return nil
 }

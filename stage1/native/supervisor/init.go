@@ -18,6 +18,7 @@ import (
 	"github.com/rkt/rkt/common/userns"
 	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/readiness"
 	"github.com/rkt/rkt/stage1/stage2app"
@@ -185,9 +186,22 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	s.apps = make([]*appProc, len(p.Apps))
 	errs := make([]error, len(p.Apps))
 	var shared []string
+	// Each app's volume mounts, planned once: they also decide whether
+	// the apps can share one /dev.
+	vols := make([][]stage2app.VolumeMount, len(p.Apps))
+	for i, a := range p.Apps {
+		vms, warnings, err := stage2app.PlanVolumes(p.Manifest, a.RuntimeApp, a.App)
+		if err != nil {
+			return 0, fmt.Errorf("app %q: %w", a.Name(), err)
+		}
+		for _, w := range warnings {
+			l.Warnf("app %q: %s", a.Name(), w)
+		}
+		vols[i] = vms
+	}
 	if len(p.Apps) > 0 {
-		s.apps[0], shared, errs[0] = s.prepareApp(p.Apps[0], pf, ids, nil)
-		if errs[0] == nil && !devShared(p) {
+		s.apps[0], shared, errs[0] = s.prepareApp(p.Apps[0], vols[0], pf, ids, nil)
+		if errs[0] == nil && !devShared(vols) {
 			shared[len(shared)-1] = ""
 		}
 	}
@@ -196,7 +210,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		if i == 0 || errs[0] != nil {
 			continue
 		}
-		wg.Go(func() { s.apps[i], _, errs[i] = s.prepareApp(a, pf, ids, shared) })
+		wg.Go(func() { s.apps[i], _, errs[i] = s.prepareApp(a, vols[i], pf, ids, shared) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -276,11 +290,12 @@ func (s *supervisor) announceReady(started []*appStart) {
 	}
 }
 
-// prepareApp makes an app's mounts and works out how it is started. ids
-// idmaps the volumes of a --private-users pod (nil for other pods);
+// prepareApp makes an app's mounts, its volumes vms among them, and works
+// out how it is started. ids idmaps the volumes of a --private-users pod
+// (nil for other pods);
 // shared and the returned paths are the pod's /proc, /sys and /dev (see
 // setupAppMounts).
-func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper, shared []string) (*appProc, []string, error) {
+func (s *supervisor) prepareApp(a *App, vms []stage2app.VolumeMount, pf *podFiles, ids *IDMapper, shared []string) (*appProc, []string, error) {
 	p := s.pod
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
 	var notify string
@@ -291,7 +306,7 @@ func (s *supervisor) prepareApp(a *App, pf *podFiles, ids *IDMapper, shared []st
 		}
 		notify = ap.notify.Path()
 	}
-	shared, err = setupAppMounts(p, a, pf, ids, notify, shared, !s.sec.paths, s.log)
+	shared, err = setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.sec.paths, s.log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
@@ -628,16 +643,5 @@ func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
-	for _, f := range []string{
-		filepath.Join(p.Dir, stage1abi.AppsInfoDir, app, "env"),
-		p.Stage1Path(filepath.FromSlash(stage1abi.EnvDir), app),
-	} {
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
-		}
-		if err := atomicfile.Publish(f, data, privateFileMode); err != nil {
-			return fmt.Errorf("write the env file: %w", err)
-		}
-	}
-	return nil
+	return poddir.WriteEnvFiles(p.Dir, app, data)
 }

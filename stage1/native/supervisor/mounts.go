@@ -198,15 +198,11 @@ func (m *mounter) bindShared(shared []string) error {
 	return nil
 }
 
-// devShared reports whether the apps of p can share one /dev: not when
-// one mounts a volume below it, whose mount point would appear in the
-// others' /dev.
-func devShared(p *Pod) bool {
-	for _, a := range p.Apps {
-		vms, _, err := stage2app.PlanVolumes(p.Manifest, a.RuntimeApp, a.App)
-		if err != nil {
-			return false // setupAppMounts reports it
-		}
+// devShared reports whether the apps can share one /dev, given each
+// one's volume mounts: not when one mounts a volume below it, whose mount
+// point would appear in the others' /dev.
+func devShared(vols [][]stage2app.VolumeMount) bool {
+	for _, vms := range vols {
 		for _, vm := range vms {
 			if t := path.Clean(vm.Path); t == "/dev" || strings.HasPrefix(t, "/dev/") {
 				return false
@@ -228,13 +224,14 @@ var sharedDirs = []string{"/proc", "/sys", "/dev"}
 
 // setupAppMounts makes every mount of one app: /proc of the pod's PID
 // namespace, /sys read-only, a minimal /dev, /tmp, /etc/mtab, hostname,
-// DNS files, volumes, the sd_notify socket at notify (when not ""), and
-// a read-only root when asked. With ids (a --private-users pod) the
+// DNS files, the volume mounts vms (stage2app.PlanVolumes), the sd_notify
+// socket at notify (when not ""), and a read-only root when asked. With
+// ids (a --private-users pod) the
 // volumes are idmapped. The first app's /proc, /sys and /dev are made
 // here, masked when mask is set (paths.Apply), and returned; every other
 // app gets them (shared) as recursive binds: three mounts instead of some
 // forty. The first app must be set up before the others start.
-func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, notify string, shared []string, mask bool, l *logger) ([]string, error) {
+func setupAppMounts(p *Pod, a *App, vms []stage2app.VolumeMount, pf *podFiles, ids *IDMapper, notify string, shared []string, mask bool, l *logger) ([]string, error) {
 	rootfs := p.AppRootfs(a.Name())
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("app %q has no rootfs at %s", a.Name(), rootfs)
@@ -270,13 +267,6 @@ func setupAppMounts(p *Pod, a *App, pf *podFiles, ids *IDMapper, notify string, 
 	}
 	if err := setupDNS(m, p, pf); err != nil {
 		return nil, err
-	}
-	vms, warnings, err := stage2app.PlanVolumes(p.Manifest, a.RuntimeApp, a.App)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range warnings {
-		l.Warnf("app %q: %s", a.Name(), w)
 	}
 	for _, vm := range vms {
 		if err := m.MountVolume(p.Dir, vm); err != nil {

@@ -138,9 +138,7 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 	}
 	var tasks []*os.File
 	if cg != nil {
-		if tasks, err = cg.TasksFiles(); err != nil {
-			return nil, err
-		}
+		tasks = cg.TasksFiles()
 	}
 	cfg.Cgroups = len(tasks)
 	data, err := json.Marshal(cfg)

@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -51,9 +50,7 @@ type Pod struct {
 type App struct {
 	name     string
 	mgr      cgroups.Manager
-	once     sync.Once // opens tasks
-	tasks    []*os.File
-	tasksErr error
+	tasks    []*os.File // see TasksFiles
 	oomScore *int
 	// Warnings lists the isolators skipped because the controller they need
 	// is not available; each was also passed to Warn.
@@ -183,6 +180,9 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 	a := &App{name: name, oomScore: oom}
 	if a.mgr, err = p.child(dir); err != nil {
 		return nil, fmt.Errorf("creating cgroup of app %s: %w", name, err)
+	}
+	if err := a.openTasks(); err != nil {
+		return nil, err
 	}
 	if res.Memory != 0 && !a.has("memory") {
 		a.warn("memory")

@@ -54,29 +54,30 @@ func (a *App) Start(fork ForkFunc) (int, error) {
 }
 
 // TasksFiles are the app cgroup's v1 `tasks` files, opened for writing
-// once (by the supervisor, as root of the host: the kernel checks the
-// opener, so a helper in a --private-users user namespace can write
-// them too). They are the app's for its life; none on a v2 host.
-func (a *App) TasksFiles() ([]*os.File, error) {
-	a.once.Do(func() {
-		var dirs []string
-		for ctrl, dir := range a.mgr.GetPaths() {
-			if ctrl == "" || cgroups.IsCgroup2UnifiedMode() || slices.Contains(dirs, dir) {
-				continue
-			}
-			dirs = append(dirs, dir)
-			f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
-			if errors.Is(err, os.ErrNotExist) {
-				continue // a hierarchy the manager knows but this host lacks
-			}
-			if err != nil {
-				a.tasksErr = fmt.Errorf("cgroup of app %s: %w", a.name, err)
-				return
-			}
-			a.tasks = append(a.tasks, f)
+// when the cgroup was made (by the supervisor, as root of the host: the
+// kernel checks the opener, so a helper in a --private-users user
+// namespace can write them too). They are the app's for its life; none
+// on a v2 host.
+func (a *App) TasksFiles() []*os.File { return a.tasks }
+
+// openTasks opens the app cgroup's v1 `tasks` files (see TasksFiles).
+func (a *App) openTasks() error {
+	var dirs []string
+	for ctrl, dir := range a.mgr.GetPaths() {
+		if ctrl == "" || cgroups.IsCgroup2UnifiedMode() || slices.Contains(dirs, dir) {
+			continue
 		}
-	})
-	return a.tasks, a.tasksErr
+		dirs = append(dirs, dir)
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a hierarchy the manager knows but this host lacks
+		}
+		if err != nil {
+			return fmt.Errorf("cgroup of app %s: %w", a.name, err)
+		}
+		a.tasks = append(a.tasks, f)
+	}
+	return nil
 }
 
 // v2Dir is the app's v2 cgroup directory, "" on a v1 host.

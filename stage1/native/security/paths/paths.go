@@ -101,16 +101,20 @@ func Apply(rootfs string) error {
 			}
 			continue
 		}
+		var st unix.Statfs_t
+		if err := unix.Statfs(target, &st); err != nil {
+			return fmt.Errorf("statfs %s: %w", target, err)
+		}
 		// Already read-only (below the native stage1's read-only /sys):
 		// nothing to do, the bind and remount would only cost mounts.
-		var st unix.Statfs_t
-		if err := unix.Statfs(target, &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
+		if st.Flags&unix.ST_RDONLY != 0 {
 			continue
 		}
 		if err := unix.Mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind mounting %s: %w", target, err)
 		}
-		if err := remountRO(target); err != nil {
+		// The bind has the flags of the mount it was made from.
+		if err := remountROFlags(target, st.Flags); err != nil {
 			return err
 		}
 	}
@@ -125,7 +129,12 @@ func remountRO(target string) error {
 	if err := unix.Statfs(target, &st); err != nil {
 		return fmt.Errorf("statfs %s: %w", target, err)
 	}
-	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
+	return remountROFlags(target, st.Flags)
+}
+
+// remountROFlags is remountRO for a mount whose statfs flags are known.
+func remountROFlags(target string, flags int64) error {
+	keep := uintptr(flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
 	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|keep, ""); err != nil {
 		return fmt.Errorf("remounting %s read-only: %w", target, err)
 	}
