@@ -275,6 +275,28 @@ func (f *Fetcher) downloadOptions(label string) download.Options {
 	return o
 }
 
+// lockFetch takes the lock that lets one rkt at a time fetch key (a URL,
+// a registry reference), saying so when it has to wait for another.
+// release drops it.
+func (f *Fetcher) lockFetch(key string) (release func(), waited bool, err error) {
+	lockDir, lockKey := f.Store.Root().CASTmp(), "fetch-"+store.URLHash(key)
+	unlock, err := flock.KeyLock(lockDir, lockKey, flock.Exclusive, false)
+	if errors.Is(err, flock.ErrLocked) {
+		f.infof("another rkt instance is fetching %s, waiting...", key)
+		waited = true
+		unlock, err = flock.KeyLock(lockDir, lockKey, flock.Exclusive, true)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("locking the fetch of %s: %w", key, err)
+	}
+	return func() {
+		// Removed while still held: a waiter finds its file gone and takes
+		// a new one (the key-lock protocol), so cas/tmp keeps no lock files.
+		os.Remove(filepath.Join(lockDir, lockKey))
+		unlock()
+	}, waited, nil
+}
+
 // fetchURL downloads an image (and its signature) from u unless the pull
 // policy and the remote's cache headers say the stored copy will do.
 // name/labels, when set, are what discovery was asked for: the image must
@@ -283,23 +305,11 @@ func (f *Fetcher) fetchURL(ctx context.Context, u, sigURL, signature, name strin
 	// One fetch per URL at a time: a second rkt waits for the first and
 	// then uses what it stored instead of downloading again.
 	started := f.clock()
-	lockDir, lockKey := f.Store.Root().CASTmp(), "fetch-"+store.URLHash(u)
-	unlock, err := flock.KeyLock(lockDir, lockKey, flock.Exclusive, false)
-	waited := false
-	if errors.Is(err, flock.ErrLocked) {
-		f.infof("another rkt instance is fetching %s, waiting...", u)
-		waited = true
-		unlock, err = flock.KeyLock(lockDir, lockKey, flock.Exclusive, true)
-	}
+	release, waited, err := f.lockFetch(u)
 	if err != nil {
-		return "", fmt.Errorf("locking the download of %s: %w", u, err)
+		return "", err
 	}
-	defer func() {
-		// Removed while still held: a waiter finds its file gone and takes
-		// a new one (the key-lock protocol), so cas/tmp keeps no lock files.
-		os.Remove(filepath.Join(lockDir, lockKey))
-		unlock()
-	}()
+	defer release()
 	rem, err := f.Store.GetRemote(u)
 	if err != nil {
 		return "", err

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
-	"github.com/rkt/rkt/common/flock"
 	"github.com/rkt/rkt/common/imagename"
 	"github.com/rkt/rkt/common/ociimage"
 	"github.com/rkt/rkt/common/registry"
@@ -216,15 +214,11 @@ func (f *Fetcher) fetchDocker(ctx context.Context, src imagename.Source) (string
 	}
 	key := r.Key()
 	// One fetch per reference at a time, as for URLs.
-	lockDir, lockKey := f.Store.Root().CASTmp(), "fetch-"+store.URLHash(key)
-	unlock, err := flock.KeyLock(lockDir, lockKey, flock.Exclusive, true)
+	release, _, err := f.lockFetch(key)
 	if err != nil {
-		return "", fmt.Errorf("locking the fetch of %s: %w", key, err)
+		return "", err
 	}
-	defer func() {
-		os.Remove(filepath.Join(lockDir, lockKey))
-		unlock()
-	}()
+	defer release()
 	rem, err := f.Store.GetRemote(key)
 	if err != nil {
 		return "", err
