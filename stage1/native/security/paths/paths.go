@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +55,189 @@ var InaccessibleFiles = []string{
 //
 // Inaccessible files are covered with an empty mode 0000 file, not
 // /dev/null as a bind of a device node would still be readable.
+//
+// The paths are resolved with openat2(2) below an open rootfs and the
+// mounts made on those descriptors with the mount API (open_tree,
+// mount_setattr, move_mount): one lookup per path instead of an lstat per
+// component of the long rootfs path, and no window in which a mask is
+// writable. On kernels without that API (before 5.12) Apply falls back to
+// path-based bind mounts and remounts.
 func Apply(rootfs string) error {
+	if !noMountAPI.Load() {
+		err := applyFD(rootfs)
+		if !errors.Is(err, unix.ENOSYS) {
+			return err
+		}
+		noMountAPI.Store(true)
+	}
+	return applyPaths(rootfs)
+}
+
+// noMountAPI is set once the mount API or openat2 turned out to be
+// missing (ENOSYS).
+var noMountAPI atomic.Bool
+
+// Names in the masks file system (see masks).
+const (
+	maskDir  = "d"
+	maskFile = "f"
+)
+
+// masks returns a detached, read-only tmpfs holding an empty directory
+// (maskDir) and an empty file (maskFile), both mode 0000: what the masks
+// are bind mounts of. Being read-only, the clones need no remount, and
+// the tmpfs exists in no mount namespace, so nothing on the host shows it.
+// Every syscall Apply needs is tried here, before anything is mounted, so
+// that a missing one (ENOSYS) leaves nothing half done.
+func masks() (int, error) {
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("masks file system: fsopen: %w", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "size", "4k"); err != nil {
+		return -1, fmt.Errorf("masks file system: size: %w", err)
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("masks file system: create: %w", err)
+	}
+	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("masks file system: fsmount: %w", err)
+	}
+	err = unix.Mkdirat(mnt, maskDir, 0)
+	if err == nil {
+		var fd int
+		if fd, err = unix.Openat(mnt, maskFile, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+			unix.Close(fd)
+		}
+	}
+	if err == nil {
+		// Mode 0000 for the directory too: mkdirat applies the umask.
+		err = unix.Fchmodat(mnt, maskDir, 0, 0)
+	}
+	if err == nil {
+		err = unix.MountSetattr(mnt, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	}
+	if err != nil {
+		unix.Close(mnt)
+		return -1, fmt.Errorf("masks file system: %w", err)
+	}
+	return mnt, nil
+}
+
+// applyFD is Apply with the mount API.
+func applyFD(rootfs string) error {
+	mnt, err := masks()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mnt)
+	root, err := unix.Openat2(unix.AT_FDCWD, rootfs, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
+	if err != nil {
+		return fmt.Errorf("opening rootfs %s: %w", rootfs, err)
+	}
+	defer unix.Close(root)
+	for _, p := range InaccessibleFiles {
+		if err := cover(root, rootfs, p, mnt, maskFile); err != nil {
+			return err
+		}
+	}
+	for _, p := range InaccessibleDirs {
+		if err := cover(root, rootfs, p, mnt, maskDir); err != nil {
+			return err
+		}
+	}
+	for _, p := range ReadOnly {
+		if err := protect(root, rootfs, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open opens p below root (a descriptor of rootfs) as an O_PATH
+// descriptor for a mount target; ok is false when p does not exist.
+// Symlinks may not lead out of root, nor be the last component, since
+// mounting over it would follow it.
+func open(root int, rootfs, p string) (fd int, ok bool, err error) {
+	rel := strings.TrimPrefix(p, "/")
+	fd, err = unix.Openat2(root, rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return -1, false, nil
+	case errors.Is(err, unix.EXDEV):
+		return -1, false, fmt.Errorf("%s escapes the rootfs %s", filepath.Join(rootfs, p), rootfs)
+	case err != nil:
+		return -1, false, fmt.Errorf("resolving %s: %w", filepath.Join(rootfs, p), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, false, fmt.Errorf("checking %s: %w", filepath.Join(rootfs, p), err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		return -1, false, fmt.Errorf("refusing to mount over symlink %s", filepath.Join(rootfs, p))
+	}
+	return fd, true, nil
+}
+
+// cover mounts a clone of the mask name (maskFile or maskDir) of the
+// masks file system mnt over p.
+func cover(root int, rootfs, p string, mnt int, name string) error {
+	target, ok, err := open(root, rootfs, p)
+	if err != nil || !ok {
+		return err
+	}
+	defer unix.Close(target)
+	tree, err := unix.OpenTree(mnt, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("masking %s: %w", filepath.Join(rootfs, p), err)
+	}
+	defer unix.Close(tree)
+	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("masking %s: %w", filepath.Join(rootfs, p), err)
+	}
+	return nil
+}
+
+// protect mounts a read-only clone of p (with its submounts) over p,
+// unless p is on a read-only mount already (below the native stage1's
+// read-only /sys), where that would only cost mounts.
+func protect(root int, rootfs, p string) error {
+	target, ok, err := open(root, rootfs, p)
+	if err != nil || !ok {
+		return err
+	}
+	defer unix.Close(target)
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(target, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", filepath.Join(rootfs, p), err)
+	}
+	if st.Flags&unix.ST_RDONLY != 0 {
+		return nil
+	}
+	tree, err := unix.OpenTree(target, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("bind mounting %s: %w", filepath.Join(rootfs, p), err)
+	}
+	defer unix.Close(tree)
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return fmt.Errorf("making %s read-only: %w", filepath.Join(rootfs, p), err)
+	}
+	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("bind mounting %s: %w", filepath.Join(rootfs, p), err)
+	}
+	return nil
+}
+
+// applyPaths is Apply without the mount API: each path is resolved and
+// mounted on by name.
+func applyPaths(rootfs string) error {
 	root, err := filepath.EvalSymlinks(rootfs)
 	if err != nil {
 		return fmt.Errorf("resolving rootfs %s: %w", rootfs, err)

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 
 // helper runs in a private mount namespace (see TestApply).
 func helper(root string) error {
+	// "paths:ROOT" takes the fallback without the mount API.
+	root, legacy := strings.CutPrefix(root, "paths:")
+	noMountAPI.Store(legacy)
 	// "ro:ROOT" mounts /sys read-only, as the native stage1 does.
 	root, roSys := strings.CutPrefix(root, "ro:")
 	for _, m := range []struct{ dir, fs string }{{"proc", "proc"}, {"sys", "sysfs"}} {
@@ -109,6 +112,20 @@ func helper(root string) error {
 			return fmt.Errorf("creating in %s: got %v, want EROFS", p, err)
 		}
 	}
+	// The masks do not show as files on the host's /dev/shm, nor can
+	// one be written through.
+	if !legacy {
+		if ents, _ := filepath.Glob("/dev/shm/rkt-masked-*"); len(ents) != 0 {
+			return fmt.Errorf("mask files left in /dev/shm: %v", ents)
+		}
+	}
+	for _, p := range []string{"proc/kcore", "proc/kallsyms"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			if err := os.WriteFile(filepath.Join(root, p), []byte("x"), 0); !errors.Is(err, syscall.EROFS) {
+				return fmt.Errorf("writing the mask on %s: got %v, want EROFS", p, err)
+			}
+		}
+	}
 	// The rest of /proc stays usable.
 	if _, err := os.ReadFile(filepath.Join(root, "proc/self/status")); err != nil {
 		return err
@@ -120,8 +137,8 @@ func TestApply(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, mode := range []string{"", "ro:"} {
-		testApply(t, mode)
+	for _, mode := range []string{"", "ro:", "paths:", "paths:ro:"} {
+		t.Run(mode, func(t *testing.T) { testApply(t, mode) })
 	}
 }
 
@@ -153,6 +170,35 @@ func TestApplyMissingPaths(t *testing.T) {
 	root := t.TempDir()
 	if err := Apply(root); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusesEscape(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Symlink("/", filepath.Join(root, "proc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../etc/passwd", filepath.Join(root, "passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "sys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(root, "sys", "fs")); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, p := range []string{"/proc/kcore", "/passwd", "/sys/fs"} {
+		if _, _, err := open(fd, root, p); err == nil {
+			t.Errorf("%s: symlink leaving the rootfs (or last) accepted", p)
+		}
+	}
+	if _, ok, err := open(fd, root, "/sys/firmware"); err != nil || ok {
+		t.Errorf("missing path: ok %v, err %v; want skipped", ok, err)
 	}
 }
 
