@@ -192,3 +192,17 @@ func keys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The binaries every `rkt run` starts pay the start-up of each package
+// they link; net/http alone costs ~0.4 ms (docs/design.md, mdsclient).
+// The stage0 ones must stay without it.
+func TestPodStartBinariesLinkNoHTTP(t *testing.T) {
+	for _, line := range listPackages(t, `{{.ImportPath}} {{join .Deps " "}}`, "./rkt", "./rkt-prepare", "./rkt-run-prepared") {
+		f := strings.Fields(line)
+		for _, dep := range f[1:] {
+			if dep == "net/http" {
+				t.Errorf("%s links net/http", f[0])
+			}
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/tests/harness"
 )
 
@@ -46,14 +46,14 @@ func (l *lockedBuf) String() string {
 // stops it (also run at cleanup) and its log.
 func startMDS(t *testing.T) (stop func(), log *lockedBuf) {
 	t.Helper()
-	l, err := net.Listen("tcp4", fmt.Sprintf(":%d", mds.DefaultPort))
+	l, err := net.Listen("tcp4", fmt.Sprintf(":%d", mdsclient.DefaultPort))
 	if err != nil {
-		t.Skipf("port %d is not free, cannot run the metadata service: %v", mds.DefaultPort, err)
+		t.Skipf("port %d is not free, cannot run the metadata service: %v", mdsclient.DefaultPort, err)
 	}
 	l.Close()
-	if c, err := net.Dial("unix", mds.SocketPath); err == nil {
+	if c, err := net.Dial("unix", mdsclient.SocketPath); err == nil {
 		c.Close()
-		t.Skipf("a metadata service already listens on %s", mds.SocketPath)
+		t.Skipf("a metadata service already listens on %s", mdsclient.SocketPath)
 	}
 	log = &lockedBuf{}
 	cmd := exec.Command(harness.Bin("rkt"), "metadata-service")
@@ -81,7 +81,7 @@ func startMDS(t *testing.T) (stop func(), log *lockedBuf) {
 	}
 	t.Cleanup(stop)
 	for i := 0; ; i++ {
-		c, err := net.Dial("unix", mds.SocketPath)
+		c, err := net.Dial("unix", mdsclient.SocketPath)
 		if err == nil {
 			c.Close()
 			break
@@ -96,7 +96,7 @@ func startMDS(t *testing.T) (stop func(), log *lockedBuf) {
 
 func mdsGet(t *testing.T, path string) int {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", mds.DefaultPort, path))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", mdsclient.DefaultPort, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestMetadataService(t *testing.T) {
 
 	// Without the service, the pod does not start.
 	stop()
-	if _, err := os.Stat(mds.SocketPath); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(mdsclient.SocketPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the socket is left after the service stopped: %v", err)
 	}
 	r = e.Rkt(append(append([]string{"run"}, flags...), "--mds-register", "example.com/busybox", "--exec=/bin/true")...)

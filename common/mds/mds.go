@@ -20,18 +20,6 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-
-	"github.com/rkt/rkt/common/stage1abi"
-)
-
-// Well-known places of the service.
-const (
-	// SocketPath is the registration socket.
-	SocketPath = "/run/rkt/metadata-svc.sock"
-	// DefaultPort is the public TCP port apps reach the service on.
-	DefaultPort = 18112
-	// RegisteredFile, in a pod directory, says the pod was registered.
-	RegisteredFile = stage1abi.MDSRegisteredFile
 )
 
 // Content types of the public API (appc spec, ace.md).

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/mdsclient"
 )
 
 // Command returns the `rkt metadata-service` command.
@@ -32,14 +33,14 @@ func Command() *cli.Command {
 		Summary: "Run the metadata service",
 		Usage:   "[--listen-port=18112]",
 		Description: `Serves the appc metadata of the pods started with --mds-register:
-the registration API on the unix socket ` + mds.SocketPath + ` (or the
+the registration API on the unix socket ` + mdsclient.SocketPath + ` (or the
 socket passed by systemd socket activation) and the public API, under
 /<token>/acMetadata/v1, on TCP port --listen-port of all IPv4 addresses.
 Runs until SIGINT or SIGTERM. The state is in memory only.`,
 		NeedsRoot: true,
 		Flags: func(fs *pflag.FlagSet) {
-			fs.IntVar(&port, "listen-port", mds.DefaultPort, "TCP port of the public API")
-			fs.StringVar(&socket, "socket", mds.SocketPath, "")
+			fs.IntVar(&port, "listen-port", mdsclient.DefaultPort, "TCP port of the public API")
+			fs.StringVar(&socket, "socket", mdsclient.SocketPath, "")
 			_ = fs.MarkHidden("socket")
 		},
 		Run: func(env *cli.Env, args []string) error {

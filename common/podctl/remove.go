@@ -13,7 +13,7 @@ import (
 
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/dirs"
-	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/common/mount"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/stage1abi"
@@ -85,9 +85,9 @@ func (r *remover) podMounts(p *pod.Pod) (mount.Table, error) {
 // its stage1 is gone altogether, which can never get better: it is then
 // removed with a warning.
 func (r *remover) remove(p *pod.Pod, ran bool) error {
-	if _, err := os.Stat(p.Path(mds.RegisteredFile)); err == nil {
+	if _, err := os.Stat(p.Path(mdsclient.RegisteredFile)); err == nil {
 		// The pod's stage1 did not unregister it (MDS-03).
-		if err := (&mds.Client{}).Unregister(p.UUID); err != nil && !errors.Is(err, mds.ErrNotRegistered) {
+		if err := (&mdsclient.Client{}).Unregister(p.UUID); err != nil && !errors.Is(err, mdsclient.ErrNotRegistered) {
 			r.stderr.Printf("rkt: warning: pod %q: %v", p.UUID, err)
 		}
 	}

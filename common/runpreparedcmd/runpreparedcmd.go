@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rkt/rkt/common/cli"
-	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/runpod"
 	"github.com/rkt/rkt/common/stage1abi"
@@ -83,7 +83,7 @@ func (r *RunFlags) Stage1Args(env *cli.Env, apps int) (stage1abi.RunArgs, error)
 				}
 			}
 		}
-		tok, err := mds.NewToken()
+		tok, err := mdsclient.NewToken()
 		if err != nil {
 			return a, fmt.Errorf("--mds-register: token: %w", err)
 		}
@@ -288,6 +288,6 @@ func checkMDS(p *pod.Pod) error {
 	if m, err := p.Stage1Manifest(); err == nil && m.Name.String() == flyStage1 {
 		return fmt.Errorf("--mds-register needs a pod network: the fly stage1 (%s) shares the host's", flyStage1)
 	}
-	c := &mds.Client{Attempts: 3, Delay: time.Second}
+	c := &mdsclient.Client{Attempts: 3, Delay: time.Second}
 	return c.Ping()
 }

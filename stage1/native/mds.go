@@ -11,7 +11,7 @@ import (
 
 	"github.com/appc/spec/schema"
 
-	"github.com/rkt/rkt/common/mds"
+	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 )
@@ -28,17 +28,17 @@ func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logge
 	for _, a := range p.Apps {
 		images[a.Name()] = a.Image
 	}
-	c := &mds.Client{Attempts: 3, Delay: time.Second}
+	c := &mdsclient.Client{Attempts: 3, Delay: time.Second}
 	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, p.Manifest, images); err != nil {
-		if strings.Contains(err.Error(), mds.ErrUnreachable.Error()) {
+		if strings.Contains(err.Error(), mdsclient.ErrUnreachable.Error()) {
 			return err
 		}
-		return fmt.Errorf("%v: %w", mds.ErrUnreachable, err)
+		return fmt.Errorf("%v: %w", mdsclient.ErrUnreachable, err)
 	}
-	url := "http://" + n.gw.String() + ":" + strconv.Itoa(mds.DefaultPort) + "/" + ra.MDSToken
-	if err := os.WriteFile(filepath.Join(p.Dir, mds.RegisteredFile), []byte(url+"\n"), 0o600); err != nil {
+	url := "http://" + n.gw.String() + ":" + strconv.Itoa(mdsclient.DefaultPort) + "/" + ra.MDSToken
+	if err := os.WriteFile(filepath.Join(p.Dir, mdsclient.RegisteredFile), []byte(url+"\n"), 0o600); err != nil {
 		_ = c.Unregister(ra.UUID)
-		return fmt.Errorf("write %s: %w", mds.RegisteredFile, err)
+		return fmt.Errorf("write %s: %w", mdsclient.RegisteredFile, err)
 	}
 	l.Debugf("registered with the metadata service: pod ip %s", n.ip)
 	return nil
@@ -47,10 +47,10 @@ func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logge
 // unregisterMDS removes the pod from the metadata service when it
 // exited, and then <pod>/mds-registered (else `rkt gc` tries again).
 func unregisterMDS(p *supervisor.Pod, uuid string, l *logger) {
-	c := &mds.Client{}
-	if err := c.Unregister(uuid); err != nil && !errors.Is(err, mds.ErrNotRegistered) {
+	c := &mdsclient.Client{}
+	if err := c.Unregister(uuid); err != nil && !errors.Is(err, mdsclient.ErrNotRegistered) {
 		l.Warnf("unregister from the metadata service: %v", err)
 		return
 	}
-	_ = os.Remove(filepath.Join(p.Dir, mds.RegisteredFile))
+	_ = os.Remove(filepath.Join(p.Dir, mdsclient.RegisteredFile))
 }
