@@ -1,6 +1,7 @@
 package native
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -172,6 +173,9 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		supervisor.SocketFDEnv+"="+strconv.Itoa(supervisor.SocketFD))
 	if fg {
 		env = append(env, supervisor.ForegroundEnv+"=1")
+	}
+	if paths, err := json.Marshal(cg.Paths()); err == nil {
+		env = append(env, supervisor.CgroupPathsEnv+"="+string(paths))
 	}
 	sigs := podproc.NotifySignals()
 	defer signal.Stop(sigs)

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -176,7 +177,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 	}
 	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
-	if s.cg, err = cgroup.OpenPod(ra.UUID); err != nil {
+	if s.cg, err = openPodCgroup(ra.UUID); err != nil {
 		return 0, err
 	}
 	// The apps' mounts, cgroups and files are independent: made in
@@ -644,4 +645,17 @@ func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
 	return poddir.WriteEnvFiles(p.Dir, app, data)
+}
+
+// openPodCgroup opens the pod's cgroup at the paths `run` passed, or
+// finds it.
+func openPodCgroup(uuid string) (*cgroup.Pod, error) {
+	if env := os.Getenv(CgroupPathsEnv); env != "" {
+		var paths map[string]string
+		if err := json.Unmarshal([]byte(env), &paths); err != nil {
+			return nil, fmt.Errorf("%s: %w", CgroupPathsEnv, err)
+		}
+		return cgroup.OpenPodAt(uuid, paths)
+	}
+	return cgroup.OpenPod(uuid)
 }

@@ -33,6 +33,9 @@ const AppExecBinary = "app-exec"
 const (
 	SocketFDEnv   = "RKT_STAGE1_NATIVE_SOCKET_FD"
 	ForegroundEnv = "RKT_STAGE1_NATIVE_FOREGROUND"
+	// CgroupPathsEnv holds the pod cgroup's directories (JSON, see
+	// cgroup.Pod.Paths): the supervisor need not find them again.
+	CgroupPathsEnv = "RKT_STAGE1_NATIVE_CGROUP_PATHS"
 )
 
 // Fds the supervisor gets: the pod lock, the enter socket, the pipe

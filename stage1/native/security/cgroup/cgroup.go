@@ -147,6 +147,31 @@ func OpenPod(uuid string) (*Pod, error) {
 	return &Pod{uuid: uuid, mgr: mgr}, nil
 }
 
+// Paths returns where the pod's cgroup is in each hierarchy (controller
+// → directory; one entry with the empty key on a v2 host), for
+// OpenPodAt in another process.
+func (p *Pod) Paths() map[string]string {
+	return p.mgr.GetPaths()
+}
+
+// OpenPodAt is OpenPod for a pod whose cgroup paths are known (Paths of
+// the process that created it): no mountinfo to read and parse.
+func OpenPodAt(uuid string, paths map[string]string) (*Pod, error) {
+	if err := checkName(uuid); err != nil {
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	for ctrl, dir := range paths {
+		if filepath.Base(dir) != Prefix+uuid || !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
+			return nil, fmt.Errorf("pod cgroup %s: bad path %q for controller %q", Prefix+uuid, dir, ctrl)
+		}
+	}
+	mgr, err := manager.NewWithPaths(&cgroups.Cgroup{Path: "/" + Prefix + uuid, Resources: &cgroups.Resources{}}, paths)
+	if err != nil {
+		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
+	}
+	return &Pod{uuid: uuid, mgr: mgr}, nil
+}
+
 // Subcgroup returns the pod's cgroup relative to the hierarchy roots, the
 // content of the pod's "subcgroup" file.
 func (p *Pod) Subcgroup() string {

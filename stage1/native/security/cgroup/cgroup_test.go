@@ -3,6 +3,7 @@ package cgroup
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,6 +354,41 @@ func TestStartBornInCgroup(t *testing.T) {
 			t.Errorf("thread %s of the caller was left in the pod's cgroup: %s", tid, cg)
 		} else if b, ok := before[tid]; ok && b != cg {
 			t.Errorf("thread %s of the caller moved: %s, was %s", tid, cg, b)
+		}
+	}
+}
+
+// The supervisor opens the pod cgroup at the paths run passes it.
+func TestOpenPodAt(t *testing.T) {
+	requireRoot(t)
+	uuid := fmt.Sprintf("test-openat-%d", os.Getpid())
+	pod, err := NewPod(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pod.Destroy() }()
+	paths := pod.Paths()
+	if len(paths) == 0 {
+		t.Fatal("no cgroup paths")
+	}
+	opened, err := OpenPodAt(uuid, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := OpenPod(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(opened.Paths(), found.Paths()) {
+		t.Errorf("OpenPodAt paths %v, OpenPod finds %v", opened.Paths(), found.Paths())
+	}
+	for _, bad := range []map[string]string{
+		{"memory": "/sys/fs/cgroup/memory/other"},
+		{"memory": "relative/" + Prefix + uuid},
+		{"memory": "/sys/fs/cgroup/memory/../../" + Prefix + uuid},
+	} {
+		if _, err := OpenPodAt(uuid, bad); err == nil {
+			t.Errorf("OpenPodAt accepted %v", bad)
 		}
 	}
 }
