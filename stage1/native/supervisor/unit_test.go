@@ -56,16 +56,16 @@ func TestHostsFileAndEnv(t *testing.T) {
 
 func TestParseOverlayOptions(t *testing.T) {
 	info := `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
-40 22 0:50 / /pods/p/app\040x/rootfs rw,relatime - overlay overlay rw,lowerdir=/cas/t1/rootfs:/cas/t\0402,upperdir=/pods/p/overlay/a/upper,workdir=/pods/p/overlay/a/work,uuid=on
+40 22 0:50 / /pods/p/app\040x/rootfs rw,relatime - overlay overlay rw,lowerdir=/cas/t1/rootfs:/cas/t\0402,upperdir=/pods/p/overlay/a/upper,workdir=/pods/p/overlay/a/work,uuid=on,fsync=volatile
 41 22 0:51 / /pods/p/other rw - tmpfs tmpfs rw
-42 22 0:52 / /pods/p/fd rw - overlay overlay rw,lowerdir+=/l1,lowerdir+=/l2,upperdir=/u,workdir=/w
+42 22 0:52 / /pods/p/fd rw - overlay overlay rw,lowerdir+=/l1,lowerdir+=/l2,upperdir=/u,workdir=/w,volatile
 `
 	got, ok, err := parseOverlayOptions(strings.NewReader(info), "/pods/p/app x/rootfs/")
-	want := overlayLayers{lowers: []string{"/cas/t1/rootfs", "/cas/t 2"}, upper: "/pods/p/overlay/a/upper", work: "/pods/p/overlay/a/work"}
+	want := overlayLayers{lowers: []string{"/cas/t1/rootfs", "/cas/t 2"}, upper: "/pods/p/overlay/a/upper", work: "/pods/p/overlay/a/work", volatile: true}
 	if err != nil || !ok || !reflect.DeepEqual(got, want) {
 		t.Errorf("overlay: %+v %v %v", got, ok, err)
 	}
-	if got, ok, _ := parseOverlayOptions(strings.NewReader(info), "/pods/p/fd"); !ok || !reflect.DeepEqual(got.lowers, []string{"/l1", "/l2"}) || got.upper != "/u" {
+	if got, ok, _ := parseOverlayOptions(strings.NewReader(info), "/pods/p/fd"); !ok || !reflect.DeepEqual(got.lowers, []string{"/l1", "/l2"}) || got.upper != "/u" || !got.volatile {
 		t.Errorf("lowerdir+: %+v %v", got, ok)
 	}
 	for _, target := range []string{"/pods/p/other", "/pods/p/none"} {

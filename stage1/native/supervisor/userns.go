@@ -163,6 +163,17 @@ func (m *IDMapper) RemountRootfs(rootfs string) error {
 			return fmt.Errorf("overlay on %s: %s=%s: %w", rootfs, kv[0], kv[1], err)
 		}
 	}
+	if opts.volatile {
+		// Stage0's volatile overlay on the same layers was unmounted
+		// cleanly just now: its marker, which would make overlayfs
+		// refuse the layers, can go (see runpod).
+		if err := os.RemoveAll(filepath.Join(work, "work", "incompat", "volatile")); err != nil {
+			return fmt.Errorf("overlay on %s: %w", rootfs, err)
+		}
+		if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
+			return fmt.Errorf("overlay on %s: volatile: %w", rootfs, err)
+		}
+	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return fmt.Errorf("overlay on %s with idmapped lower layers: %w", rootfs, err)
 	}
@@ -213,6 +224,7 @@ func (m *IDMapper) shift(id uint32) uint32 {
 type overlayLayers struct {
 	lowers      []string
 	upper, work string
+	volatile    bool // mounted with the volatile option
 }
 
 // overlayOptions reads the layers of the mount at target from
@@ -268,6 +280,10 @@ func parseOverlayOptions(r io.Reader, target string) (overlayLayers, bool, error
 			out.upper = mount.Unescape(v)
 		case "workdir":
 			out.work = mount.Unescape(v)
+		case "volatile": // shown as fsync=volatile since Linux 6.2
+			out.volatile = true
+		case "fsync":
+			out.volatile = v == "volatile"
 		}
 	}
 	return out, true, nil
