@@ -135,12 +135,18 @@ func allowDevicesV1(dir string, rules []DeviceRule) error {
 	if err := os.WriteFile(filepath.Join(dir, "devices.deny"), []byte("a"), 0); err != nil {
 		return fmt.Errorf("device rules: %w", err)
 	}
+	// One rule per write(2), all through one open file.
+	f, err := os.OpenFile(filepath.Join(dir, "devices.allow"), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("device rules: %w", err)
+	}
 	for _, r := range rules {
-		if err := os.WriteFile(filepath.Join(dir, "devices.allow"), []byte(r.String()), 0); err != nil {
+		if _, err := f.WriteString(r.String()); err != nil {
+			f.Close()
 			return fmt.Errorf("device rule %q: %w", r, err)
 		}
 	}
-	return nil
+	return f.Close()
 }
 
 // eBPF device programs (BPF_PROG_TYPE_CGROUP_DEVICE): the context is
