@@ -68,17 +68,24 @@ type supervisor struct {
 	apps []*appProc
 	fg   bool
 
-	// mu guards waiters: a child is registered under mu at its start,
-	// and the reaper looks children up under mu, so a child that exits
-	// at once is never missed.
-	mu      sync.Mutex
-	waiters map[int]chan unix.WaitStatus
+	// mu guards waiters, early and starting. A child is registered in
+	// waiters once its start returned its pid, and the reaper hands its
+	// status to the registered channel; while starts are under way
+	// (starting > 0) the reaper keeps the statuses of children nobody
+	// registered yet in early, where the registration finds them, so a
+	// child that exits at once is never missed, and starts need not
+	// wait for each other.
+	mu       sync.Mutex
+	waiters  map[int]chan unix.WaitStatus
+	early    map[int]unix.WaitStatus
+	starting int
 
 	copiers sync.WaitGroup
 	logs    []*os.File
 
-	sec secOpts
-	cg  *cgroup.Pod
+	sec     secOpts
+	filters filters // the apps' seccomp filters
+	cg      *cgroup.Pod
 
 	// userNS is the pod's id range with --private-users: every app
 	// process starts in a user namespace of that mapping.
@@ -151,7 +158,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}}
+	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}, early: map[int]unix.WaitStatus{}}
 	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
 	var ids *IDMapper
 	if ra.PrivateUsers != "" {
@@ -200,18 +207,31 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 		vols[i] = vms
 	}
+	sides := make([]*appSide, len(p.Apps))
+	for i, a := range p.Apps {
+		if s.apps[i], sides[i], err = s.newApp(a); err != nil {
+			for _, side := range sides[:i] {
+				side.wg.Wait()
+			}
+			return 0, err
+		}
+	}
 	if len(p.Apps) > 0 {
-		s.apps[0], shared, errs[0] = s.prepareApp(p.Apps[0], vols[0], pf, ids, nil)
+		shared, errs[0] = s.prepareApp(s.apps[0], sides[0], vols[0], pf, ids, nil)
 		if errs[0] == nil && !devShared(vols) {
 			shared[len(shared)-1] = ""
 		}
 	}
 	var wg sync.WaitGroup
-	for i, a := range p.Apps {
-		if i == 0 || errs[0] != nil {
+	for i := range p.Apps {
+		if i == 0 {
 			continue
 		}
-		wg.Go(func() { s.apps[i], _, errs[i] = s.prepareApp(a, vols[i], pf, ids, shared) })
+		if errs[0] != nil {
+			sides[i].wg.Wait() // nothing of it may be left running
+			continue
+		}
+		wg.Go(func() { _, errs[i] = s.prepareApp(s.apps[i], sides[i], vols[i], pf, ids, shared) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -227,8 +247,14 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		go s.serveEnter(f)
 	}
 	failed := -1
-	var started []*appStart
-	for _, ap := range s.apps {
+	// Each app's helper starts as soon as its pre-start handler (if any)
+	// succeeded, alongside the next app's: a pod's apps start together.
+	spawns := make([]struct {
+		st  *appStart
+		err error
+	}, len(s.apps))
+	var spawning sync.WaitGroup
+	for i, ap := range s.apps {
 		if failed >= 0 || s.stopping {
 			// An earlier app failed its pre-start handler, or the pod
 			// is being stopped: the rest never starts.
@@ -236,10 +262,12 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			continue
 		}
 		if err := s.setupOutput(ap, ra.Interactive); err != nil {
+			spawning.Wait()
 			return 0, err
 		}
 		ok, err := s.runPreStart(ap, sigs)
 		if err != nil {
+			spawning.Wait()
 			return 0, err
 		}
 		if !ok {
@@ -248,11 +276,17 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			}
 			continue
 		}
-		st, err := s.spawnApp(ap)
-		if err != nil {
-			return 0, err
+		spawning.Go(func() { spawns[i].st, spawns[i].err = s.spawnApp(ap) })
+	}
+	spawning.Wait()
+	var started []*appStart
+	for _, sp := range spawns {
+		if sp.err != nil {
+			return 0, sp.err
 		}
-		started = append(started, st)
+		if sp.st != nil {
+			started = append(started, sp.st)
+		}
 	}
 	for _, st := range started {
 		if err := s.finishStart(st); err != nil {
@@ -291,21 +325,25 @@ func (s *supervisor) announceReady(started []*appStart) {
 	}
 }
 
-// prepareApp makes an app's mounts, its volumes vms among them, and works
-// out how it is started. ids idmaps the volumes of a --private-users pod
-// (nil for other pods);
-// shared and the returned paths are the pod's /proc, /sys and /dev (see
-// setupAppMounts).
-func (s *supervisor) prepareApp(a *App, vms []stage2app.VolumeMount, pf *podFiles, ids *IDMapper, shared []string) (*appProc, []string, error) {
+// appSide is what of an app's set-up does not depend on its mounts:
+// its cgroup, its seccomp filter and its env files, made in the
+// background (each is a few tenths of a millisecond, mostly in the
+// kernel) while the mounts of the pod's apps are.
+type appSide struct {
+	wg                    sync.WaitGroup
+	cgErr, secErr, envErr error
+}
+
+// newApp starts setting up an app: its sd_notify socket, environment and
+// what appSide makes.
+func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 	p := s.pod
 	ap := &appProc{app: a, rootfs: p.AppRootfs(a.Name())}
-	var notify string
 	var err error
 	if readiness.Supports(a.RuntimeApp, a.Image) {
 		if ap.notify, err = readiness.Listen(p.Stage1Path("rkt", "notify", a.Name()+".sock")); err != nil {
 			return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
-		notify = ap.notify.Path()
 	}
 	ap.env = stage2app.EnvList(a.App.Environment)
 	if u := metadataURL(p.Dir); u != "" {
@@ -314,55 +352,65 @@ func (s *supervisor) prepareApp(a *App, vms []stage2app.VolumeMount, pf *podFile
 	if ap.notify != nil {
 		ap.env = append(ap.env, readiness.SocketEnv+"="+readiness.AppSocket)
 	}
-	// The app's cgroup, its seccomp filter and its env files do not
-	// depend on its mounts: made alongside them (each is a few tenths of
-	// a millisecond, mostly in the kernel).
-	var side sync.WaitGroup
-	var cgErr, secErr, envErr error
-	side.Go(func() { ap.cg, cgErr = s.cg.App(a.Name(), a.App.Isolators) })
-	side.Go(func() { ap.seccomp, secErr = buildSeccomp(a.App.Isolators, s.sec.seccomp) })
-	side.Go(func() { envErr = writeEnvFiles(p, a.Name(), ap.env, s.log) })
-	shared, err = setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.sec.paths, s.log)
-	side.Wait()
-	if err != nil {
-		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	side := &appSide{}
+	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.App.Isolators) })
+	side.wg.Go(func() { ap.seccomp, side.secErr = s.filters.get(a.App.Isolators, s.sec.seccomp) })
+	side.wg.Go(func() { side.envErr = writeEnvFiles(p, a.Name(), ap.env, s.log) })
+	return ap, side, nil
+}
+
+// prepareApp makes the mounts of an app newApp started, its volumes vms
+// among them, and works out how it is started. ids idmaps the volumes
+// of a --private-users pod (nil for other pods); shared and the returned
+// paths are the pod's /proc, /sys and /dev (see setupAppMounts).
+func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.VolumeMount, pf *podFiles, ids *IDMapper, shared []string) ([]string, error) {
+	p, a := s.pod, ap.app
+	var notify string
+	if ap.notify != nil {
+		notify = ap.notify.Path()
 	}
+	shared, err := setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.sec.paths, s.log)
+	side.wg.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+	}
+	cgErr, secErr, envErr := side.cgErr, side.secErr, side.envErr
 	if cgErr != nil {
-		return nil, nil, cgErr
+		return nil, cgErr
 	}
 	if secErr != nil {
-		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), secErr)
+		return nil, fmt.Errorf("app %q: %w", a.Name(), secErr)
 	}
 	if envErr != nil {
-		return nil, nil, envErr
+		return nil, envErr
 	}
 	ap.creds, err = stage2app.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ap.wd = a.App.WorkingDirectory
 	if ap.wd == "" {
 		ap.wd = "/"
 	}
 	if err := stage2app.CheckWorkDir(ap.rootfs, ap.wd); err != nil {
-		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	ap.execPath, err = stage2app.LookPath(ap.rootfs, a.App.Exec[0], envLookup(ap.env, "PATH"), ap.wd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	if ap.preStart, ap.postStop, err = resolveHooks(ap); err != nil {
-		return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	statusDir := p.Stage1Path(filepath.FromSlash(stage1abi.StatusDir))
 	if err := os.MkdirAll(statusDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("create %s: %w", statusDir, err)
+		return nil, fmt.Errorf("create %s: %w", statusDir, err)
 	}
 	ap.status = filepath.Join(statusDir, a.Name())
 	if err := atomicfile.Publish(ap.status+"-created", nil, publicFileMode); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return ap, shared, nil
+	return shared, nil
 }
 
 // setupOutput opens the app's log, unless the pod is interactive.
@@ -490,8 +538,25 @@ func (s *supervisor) spawnCfg(ap *appProc, cfg *appexec.Config, files []*os.File
 	}
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	pe, err := spawnAppExec(cfg, files, sys, ap.cg, func(pid int) { s.waiters[pid] = ch })
+	s.starting++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.starting--; s.starting == 0 {
+			clear(s.early) // what is left is no start's child
+		}
+		s.mu.Unlock()
+	}()
+	pe, err := spawnAppExec(cfg, files, sys, ap.cg, func(pid int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ws, ok := s.early[pid]; ok {
+			delete(s.early, pid)
+			ch <- ws
+			return
+		}
+		s.waiters[pid] = ch
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -512,6 +577,9 @@ func (s *supervisor) reap() {
 		s.mu.Lock()
 		ch := s.waiters[pid]
 		delete(s.waiters, pid)
+		if ch == nil && s.starting > 0 {
+			s.early[pid] = ws
+		}
 		s.mu.Unlock()
 		if ch != nil {
 			ch <- ws
