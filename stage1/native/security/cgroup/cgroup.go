@@ -3,10 +3,11 @@
 //
 // A pod gets one cgroup, "rkt-<uuid>", directly under the root of every
 // hierarchy this process can use (each v1 controller hierarchy, the v2
-// unified hierarchy, or both on a hybrid host). Below it the supervisor
-// lives in the "stage1" leaf and every app in "app-<name>": on cgroup v2,
-// processes may only live in leaves once controllers are enabled for
-// children. The cgroup filesystem is driven by
+// unified hierarchy, or both on a hybrid host). Every app lives in
+// "app-<name>" below it; the supervisor in the pod's cgroup itself on v1
+// and hybrid hosts, and in the "stage1" leaf on v2, where processes may
+// only live in leaves once controllers are enabled for children
+// (SupervisorLeaf). The cgroup filesystem is driven by
 // github.com/opencontainers/cgroups (fs for v1 and hybrid, fs2 for v2).
 package cgroup
 

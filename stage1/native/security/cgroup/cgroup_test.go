@@ -322,7 +322,10 @@ func TestStartBornInCgroup(t *testing.T) {
 		t.Helper()
 		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 		got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "cgroup")
-		want := "/rkt-" + uuid + "/" + leaf
+		want := "/rkt-" + uuid
+		if leaf != "" {
+			want += "/" + leaf
+		}
 		lines := strings.Split(got, "\n")
 		if len(lines) != len(strings.Split(self, "\n")) {
 			t.Fatalf("hierarchies differ: %q vs %q", got, self)
@@ -346,7 +349,7 @@ func TestStartBornInCgroup(t *testing.T) {
 	if _, err := pod.StartSupervisor(startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
-	check(cmd, "stage1")
+	check(cmd, SupervisorLeaf())
 	// At once, not eventually: a thread left behind would be killed
 	// with the cgroup, and the whole caller with it.
 	for tid, cg := range cgroupsOf(t, os.Getpid()) {

@@ -92,13 +92,29 @@ func (a *App) v2Dir() (string, error) {
 }
 
 // StartSupervisor runs fork so that the process it creates (the pod's
-// supervisor) is born in the pod's "stage1" leaf cgroup.
+// supervisor) is born in the pod's cgroup (SupervisorLeaf).
 func (p *Pod) StartSupervisor(fork ForkFunc) (int, error) {
-	mgr, err := p.child("stage1")
+	leaf := SupervisorLeaf()
+	if leaf == "" {
+		return startIn(p.mgr, "/"+Prefix+p.uuid, fork)
+	}
+	mgr, err := p.child(leaf)
 	if err != nil {
 		return 0, fmt.Errorf("creating the stage1 cgroup of pod %s: %w", p.uuid, err)
 	}
-	return startIn(mgr, "/"+Prefix+p.uuid+"/stage1", fork)
+	return startIn(mgr, "/"+Prefix+p.uuid+"/"+leaf, fork)
+}
+
+// SupervisorLeaf is the cgroup below the pod's the supervisor lives in:
+// "stage1" on a v2 host, where a cgroup whose controllers are enabled for
+// its children may hold no process, and none (the pod's cgroup itself)
+// on v1 and hybrid hosts, which have no such rule: one mkdir and one
+// rmdir fewer per hierarchy and pod.
+func SupervisorLeaf() string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return "stage1"
+	}
+	return ""
 }
 
 // startIn forks on an OS thread of its own that joins mgr's v1 cgroups
