@@ -3,6 +3,7 @@ package podspec
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -114,6 +115,10 @@ func buildApp(p *Pod, a *App, img Image, fileEnv, setEnv [][2]string) (*schema.R
 		app.Exec = append(types.Exec{}, app.Exec...)
 		app.Isolators = append(types.Isolators{}, app.Isolators...)
 		app.Environment = append(types.Environment{}, app.Environment...)
+		// The image manifest may serve several apps (prepare resolves
+		// an image once): what userKVs adds to goes into copies.
+		app.UserAnnotations = maps.Clone(app.UserAnnotations)
+		app.UserLabels = maps.Clone(app.UserLabels)
 	} else {
 		if a.Exec == "" {
 			return nil, fmt.Errorf("%w: the image has no app section: give --exec", ErrArgs)

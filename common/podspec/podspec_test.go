@@ -157,3 +157,31 @@ func TestNoAppSectionNeedsExec(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Several apps of one image share its manifest (prepare resolves an
+// image once): one app's flags must not reach another app, nor the image.
+func TestAppsShareAnImage(t *testing.T) {
+	img := image(t, "example.com/app", map[string]string{"E": "1"})
+	img.Manifest.App.UserAnnotations = types.UserAnnotations{"from": "image"}
+	apps := []*App{
+		{Name: "a", UserAnnotations: []string{"only=a"}, Environment: []string{"E=a"}, Exec: "/bin/a"},
+		{Name: "b"},
+	}
+	pm, err := Build(&Pod{}, apps, []Image{img, img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := pm.Apps[0].App, pm.Apps[1].App
+	if a.UserAnnotations["only"] != "a" || b.UserAnnotations["only"] != "" || b.UserAnnotations["from"] != "image" {
+		t.Errorf("user annotations: a %v, b %v", a.UserAnnotations, b.UserAnnotations)
+	}
+	if len(img.Manifest.App.UserAnnotations) != 1 {
+		t.Errorf("the image's annotations changed: %v", img.Manifest.App.UserAnnotations)
+	}
+	if v, _ := b.Environment.Get("E"); v != "1" {
+		t.Errorf("app b's environment: %v", b.Environment)
+	}
+	if b.Exec[0] != "/bin/app" || a.Exec[0] != "/bin/a" || img.Manifest.App.Exec[0] != "/bin/app" {
+		t.Errorf("exec: a %v, b %v, image %v", a.Exec, b.Exec, img.Manifest.App.Exec)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,12 +213,29 @@ func (c *treeChecks) wait() error {
 }
 
 func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree string, apps []appTree, overlay bool) error {
-	write := func(rel string, data []byte) error {
-		path := pd.Path(rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	// The pod directory is new: each directory is made once, with a
+	// plain mkdir, its parent first (MkdirAll would stat its way up for
+	// every file).
+	made := map[string]bool{".": true}
+	var mkdir func(rel string, perm os.FileMode) error
+	mkdir = func(rel string, perm os.FileMode) error {
+		if made[rel] {
+			return nil
+		}
+		if err := mkdir(filepath.Dir(rel), perm); err != nil {
 			return err
 		}
-		return os.WriteFile(path, data, 0o640)
+		if err := os.Mkdir(pd.Path(rel), perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		made[rel] = true
+		return nil
+	}
+	write := func(rel string, data []byte) error {
+		if err := mkdir(filepath.Dir(rel), 0o750); err != nil {
+			return err
+		}
+		return os.WriteFile(pd.Path(rel), data, 0o640)
 	}
 	type podFile struct {
 		rel  string
@@ -243,12 +261,12 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 		// run-prepared mounts the trees; here only the writable layers.
 		for _, name := range append([]string{"stage1"}, appNames(apps)...) {
 			for _, sub := range []string{"upper", "work"} {
-				if err := os.MkdirAll(pd.Path(filepath.Join(stage1abi.OverlayDir, name, sub)), 0o755); err != nil {
+				if err := mkdir(filepath.Join(stage1abi.OverlayDir, name, sub), 0o755); err != nil {
 					return err
 				}
 			}
 		}
-		if err := os.MkdirAll(pd.Path(stage1abi.Stage1RootfsRel), 0o755); err != nil {
+		if err := mkdir(stage1abi.Stage1RootfsRel, 0o755); err != nil {
 			return err
 		}
 		return write(stage1abi.OverlayPrepared, nil)
@@ -286,7 +304,14 @@ func (p *preparer) buildPodManifest() (*schema.PodManifest, error) {
 	}
 	insecure := p.opts.Globals.Insecure.Has(cli.InsecureImage)
 	var images []podspec.Image
+	// An image given for several apps is resolved (and fetched) once.
+	type given struct{ image, signature string }
+	seen := map[given]podspec.Image{}
 	for _, a := range p.opts.Apps {
+		if img, ok := seen[given{a.Image, a.Signature}]; ok {
+			images = append(images, img)
+			continue
+		}
 		key, err := p.res.resolve(a.Image, a.Signature, insecure)
 		if err != nil {
 			return nil, err
@@ -306,7 +331,9 @@ func (p *preparer) buildPodManifest() (*schema.PodManifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		images = append(images, podspec.Image{ID: *h, Manifest: m})
+		img := podspec.Image{ID: *h, Manifest: m}
+		seen[given{a.Image, a.Signature}] = img
+		images = append(images, img)
 	}
 	pp := p.opts.Pod
 	pp.ParentEnv = os.Environ()
