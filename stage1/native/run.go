@@ -67,10 +67,6 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
 	}
-	pod, err := supervisor.LoadPod(dir)
-	if err != nil {
-		return 0, err
-	}
 	lock, err := lockFile()
 	if err != nil {
 		return 0, err
@@ -86,20 +82,17 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("failed to setup network: %w", err)
 	}
-	ports, err := podPortMappings(pod)
-	if err != nil {
-		return 0, err
-	}
-	if len(ports) > 0 && netMode != network.ModeCNI {
-		return 0, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
-	}
 	// With --private-users the app rootfs overlays stage0 mounted are
 	// replaced by idmapped ones here, in stage0's mount namespace, before
 	// the supervisor's is copied from it: the old overlays then exist
 	// nowhere. The supervisor gets the idmapping user namespace (fd) for
 	// the volumes.
 	var ids *supervisor.IDMapper
+	var pod *supervisor.Pod
 	if ra.PrivateUsers != "" {
+		if pod, err = supervisor.LoadPod(dir); err != nil {
+			return 0, err
+		}
 		r, err := userns.Parse(ra.PrivateUsers)
 		if err != nil {
 			return 0, err
@@ -123,8 +116,8 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	defer os.Remove(filepath.Join(dir, supervisor.EnterSocket))
 
-	// The pod's cgroup exists, and is named in <pod>/subcgroup, before
-	// the supervisor starts (and before <pod>/pid appears).
+	// The pod's cgroup exists before the supervisor starts (it is born
+	// in it).
 	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
 	cg, err := cgroup.NewPod(ra.UUID)
 	if err != nil {
@@ -135,18 +128,6 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 			l.Warnf("%v", err)
 		}
 	}()
-	// Device rules go on the pod's cgroup before any cgroup below it
-	// exists: on v1 those copy the rules when they are created.
-	devs, err := supervisor.PodDeviceRules(pod)
-	if err != nil {
-		return 0, err
-	}
-	if err := cg.AllowDevices(devs); err != nil {
-		return 0, err
-	}
-	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
-		return 0, fmt.Errorf("write the subcgroup file: %w", err)
-	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -201,6 +182,13 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	readyW.Close()
 	ids.Close()
 	go passReady(readyR, l)
+	// What the supervisor needs only once it has the go-ahead is done
+	// while its Go runtime starts.
+	ports, err := configurePod(dir, cg, &pod, netMode, ra)
+	if err != nil {
+		proc.Kill()
+		return 0, err
+	}
 	netns, err := setupNetwork(dir, ra, ports, pid, l)
 	if err != nil {
 		proc.Kill()
@@ -231,6 +219,39 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, fmt.Errorf("wait for the pod supervisor: %w", err)
 	}
 	return podproc.WaitExitStatus(ws), nil
+}
+
+// configurePod reads the pod (*pod, unless read already) and checks its
+// port forwards, puts the device rules on the pod's cgroup, before any
+// cgroup below it exists (on v1 those copy the rules when they are
+// made), and names the cgroup in <pod>/subcgroup, before <pod>/pid
+// appears. It returns the port forwards.
+func configurePod(dir string, cg *cgroup.Pod, pod **supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs) ([]network.PortMapping, error) {
+	if *pod == nil {
+		p, err := supervisor.LoadPod(dir)
+		if err != nil {
+			return nil, err
+		}
+		*pod = p
+	}
+	ports, err := podPortMappings(*pod)
+	if err != nil {
+		return nil, err
+	}
+	if len(ports) > 0 && netMode != network.ModeCNI {
+		return nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
+	}
+	devs, err := supervisor.PodDeviceRules(*pod)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.AllowDevices(devs); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
+		return nil, fmt.Errorf("write the subcgroup file: %w", err)
+	}
+	return ports, nil
 }
 
 // listenEnter creates the enter socket in the pod directory dir (bound by
