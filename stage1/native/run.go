@@ -144,8 +144,14 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	defer readyR.Close()
-	// stdio, then LockFD, SocketFD, SyncFD, ReadyFD and UserNSFD.
-	files := []uintptr{0, 1, 2, lock.Fd(), sock.Fd(), syncR.Fd(), readyW.Fd()}
+	filters, err := filtersFile()
+	if err != nil {
+		return 0, err
+	}
+	defer filters.Close()
+	// stdio, then LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD and
+	// UserNSFD.
+	files := []uintptr{0, 1, 2, lock.Fd(), sock.Fd(), syncR.Fd(), readyW.Fd(), filters.Fd()}
 	if ids != nil {
 		files = append(files, uintptr(ids.NSFD()))
 	}
@@ -184,7 +190,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	go passReady(readyR, l)
 	// What the supervisor needs only once it has the go-ahead is done
 	// while its Go runtime starts.
-	ports, err := configurePod(dir, cg, &pod, netMode, ra)
+	ports, err := configurePod(dir, cg, &pod, netMode, ra, filters)
 	if err != nil {
 		proc.Kill()
 		return 0, err
@@ -222,11 +228,12 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 }
 
 // configurePod reads the pod (*pod, unless read already) and checks its
-// port forwards, puts the device rules on the pod's cgroup, before any
-// cgroup below it exists (on v1 those copy the rules when they are
+// port forwards, assembles the apps' seccomp filters into filters (see
+// supervisor.Filters), puts the device rules on the pod's cgroup, before
+// any cgroup below it exists (on v1 those copy the rules when they are
 // made), and names the cgroup in <pod>/subcgroup, before <pod>/pid
 // appears. It returns the port forwards.
-func configurePod(dir string, cg *cgroup.Pod, pod **supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs) ([]network.PortMapping, error) {
+func configurePod(dir string, cg *cgroup.Pod, pod **supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs, filters *os.File) ([]network.PortMapping, error) {
 	if *pod == nil {
 		p, err := supervisor.LoadPod(dir)
 		if err != nil {
@@ -240,6 +247,13 @@ func configurePod(dir string, cg *cgroup.Pod, pod **supervisor.Pod, netMode netw
 	}
 	if len(ports) > 0 && netMode != network.ModeCNI {
 		return nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
+	}
+	fs, err := buildFilters(*pod, ra.DisableSeccomp)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFilters(filters, fs); err != nil {
+		return nil, err
 	}
 	devs, err := supervisor.PodDeviceRules(*pod)
 	if err != nil {

@@ -84,7 +84,7 @@ type supervisor struct {
 	logs    []*os.File
 
 	sec     secOpts
-	filters filters // the apps' seccomp filters
+	filters Filters // the apps' seccomp filters, from `run`
 	cg      *cgroup.Pod
 
 	// userNS is the pod's id range with --private-users: every app
@@ -114,7 +114,7 @@ func Init(args []string) int {
 }
 
 func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD} {
+	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD} {
 		unix.CloseOnExec(fd)
 	}
 	// Wait until `run` has set up the pod's network and cgroups.
@@ -160,6 +160,9 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}, early: map[int]unix.WaitStatus{}}
 	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
+	if s.filters, err = readFilters(); err != nil {
+		return 0, err
+	}
 	var ids *IDMapper
 	if ra.PrivateUsers != "" {
 		r, err := userns.Parse(ra.PrivateUsers)
@@ -326,12 +329,11 @@ func (s *supervisor) announceReady(started []*appStart) {
 }
 
 // appSide is what of an app's set-up does not depend on its mounts:
-// its cgroup, its seccomp filter and its env files, made in the
-// background (each is a few tenths of a millisecond, mostly in the
+// its cgroup and its env files, made in the background (each is a few tenths of a millisecond, mostly in the
 // kernel) while the mounts of the pod's apps are.
 type appSide struct {
-	wg                    sync.WaitGroup
-	cgErr, secErr, envErr error
+	wg            sync.WaitGroup
+	cgErr, envErr error
 }
 
 // newApp starts setting up an app: its sd_notify socket, environment and
@@ -352,9 +354,12 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 	if ap.notify != nil {
 		ap.env = append(ap.env, readiness.SocketEnv+"="+readiness.AppSocket)
 	}
+	var ok bool
+	if ap.seccomp, ok = s.filters[a.Name()]; !ok {
+		return nil, nil, fmt.Errorf("app %q: no seccomp filter from run", a.Name())
+	}
 	side := &appSide{}
 	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.App.Isolators) })
-	side.wg.Go(func() { ap.seccomp, side.secErr = s.filters.get(a.App.Isolators, s.sec.seccomp) })
 	side.wg.Go(func() { side.envErr = writeEnvFiles(p, a.Name(), ap.env, s.log) })
 	return ap, side, nil
 }
@@ -374,12 +379,9 @@ func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.Volu
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
-	cgErr, secErr, envErr := side.cgErr, side.secErr, side.envErr
+	cgErr, envErr := side.cgErr, side.envErr
 	if cgErr != nil {
 		return nil, cgErr
-	}
-	if secErr != nil {
-		return nil, fmt.Errorf("app %q: %w", a.Name(), secErr)
 	}
 	if envErr != nil {
 		return nil, envErr

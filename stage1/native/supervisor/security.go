@@ -18,8 +18,6 @@ import (
 	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
-	"github.com/rkt/rkt/stage1/native/security/seccomp"
-	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -48,68 +46,39 @@ var appExecBinary = sync.OnceValues(func() (*os.File, error) {
 })
 
 // secure fills c's capability sets (for c.UID), no_new_privs and seccomp
-// filter (filter, built by buildSeccomp; nil for none) from the isolators.
+// filter (filter, from Filters; nil for none) from the isolators.
 func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter []byte) error {
 	set, err := caps.Compute(isos, insecureCaps)
 	if err != nil {
 		return err
 	}
 	c.Caps = set.ForUID(int(c.UID)).Masks()
-	c.NoNewPrivs = seccomp.NoNewPrivs(isos, int(c.UID), len(filter) > 0)
+	c.NoNewPrivs = caps.NoNewPrivs(isos, int(c.UID), len(filter) > 0)
 	c.Seccomp = filter
 	return nil
 }
 
-// filters assembles the seccomp filters of a pod's apps once per
-// distinct set of isolators: the apps of a pod mostly share one, and
-// assembling it is ~0.1 ms of CPU.
-type filters struct {
-	mu sync.Mutex
-	m  map[string]*filter
-}
-
-type filter struct {
-	once sync.Once
-	enc  []byte
-	err  error
-}
-
-// get returns the encoded filter buildSeccomp makes for isos.
-func (fs *filters) get(isos types.Isolators, insecure bool) ([]byte, error) {
-	var key []byte
-	if len(isos) > 0 {
-		var err error
-		if key, err = json.Marshal(isos); err != nil {
-			return buildSeccomp(isos, insecure)
-		}
-	}
-	fs.mu.Lock()
-	if fs.m == nil {
-		fs.m = map[string]*filter{}
-	}
-	f := fs.m[string(key)]
+// readFilters reads the Filters `run` wrote into FiltersFD.
+func readFilters() (Filters, error) {
+	f := os.NewFile(FiltersFD, "seccomp-filters")
 	if f == nil {
-		f = &filter{}
-		fs.m[string(key)] = f
+		return nil, errors.New("no seccomp filters from run")
 	}
-	fs.mu.Unlock()
-	f.once.Do(func() { f.enc, f.err = buildSeccomp(isos, insecure) })
-	return f.enc, f.err
-}
-
-// buildSeccomp assembles the seccomp filter of an app, encoded for the
-// helper (nil when it has none: --insecure-options=seccomp, or an
-// isolator turning it off).
-func buildSeccomp(isos types.Isolators, insecure bool) ([]byte, error) {
-	f, err := seccomp.Build(isos, insecure)
-	if err != nil || !f.Active() {
-		return nil, err
-	}
-	prog, err := f.Raw()
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("seccomp filters: %w", err)
 	}
-	return load.Encode(prog), nil
+	// Read from the start: the file offset is shared with `run`.
+	data := make([]byte, fi.Size())
+	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("seccomp filters: %w", err)
+	}
+	var fs Filters
+	if err := json.Unmarshal(data, &fs); err != nil {
+		return nil, fmt.Errorf("seccomp filters: %w", err)
+	}
+	return fs, nil
 }
 
 // secOpts are the pod-wide --insecure-options switches.
@@ -117,17 +86,14 @@ type secOpts struct {
 	caps, seccomp, paths bool
 }
 
-// checkSecurity reports isolator errors (capabilities, seccomp) before
-// anything of the pod runs.
+// checkSecurity reports isolator errors (capabilities; `run` checked the
+// seccomp ones) before anything of the pod runs.
 func checkSecurity(a *App, o secOpts) error {
 	var isos types.Isolators
 	if a.App != nil {
 		isos = a.App.Isolators
 	}
 	if _, err := caps.Compute(isos, o.caps); err != nil {
-		return fmt.Errorf("app %q: %w", a.Name(), err)
-	}
-	if _, err := seccomp.Build(isos, o.seccomp); err != nil {
 		return fmt.Errorf("app %q: %w", a.Name(), err)
 	}
 	if _, _, err := cgroup.OOMScoreAdj(isos); err != nil {

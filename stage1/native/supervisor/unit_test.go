@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/entrypoint"
@@ -73,35 +72,5 @@ func TestParseOverlayOptions(t *testing.T) {
 		if _, ok, err := parseOverlayOptions(strings.NewReader(info), target); ok || err != nil {
 			t.Errorf("%s taken for an overlay (%v)", target, err)
 		}
-	}
-}
-
-// Apps with the same isolators share one assembled filter.
-func TestFiltersShared(t *testing.T) {
-	var remove types.Isolator
-	if err := remove.UnmarshalJSON([]byte(`{"name":"` + types.LinuxSeccompRemoveSetName + `","value":{"set":["@docker/default-blacklist","uname"]}}`)); err != nil {
-		t.Fatal(err)
-	}
-	var fs filters
-	a, err := fs.get(nil, false)
-	if err != nil || len(a) == 0 {
-		t.Fatalf("default filter: %d bytes, %v", len(a), err)
-	}
-	b, _ := fs.get(types.Isolators{}, false)
-	c, err := fs.get(types.Isolators{remove}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if &a[0] != &b[0] {
-		t.Error("the same isolators assembled twice")
-	}
-	if reflect.DeepEqual(a, c) {
-		t.Error("different isolators, same filter")
-	}
-	if len(fs.m) != 2 {
-		t.Errorf("%d filters cached, want 2", len(fs.m))
-	}
-	if none, err := (&filters{}).get(nil, true); err != nil || none != nil {
-		t.Errorf("--insecure-options=seccomp: %d bytes, %v", len(none), err)
 	}
 }

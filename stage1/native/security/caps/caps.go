@@ -196,3 +196,19 @@ func normalize(c []capability.Cap) []capability.Cap {
 	slices.Sort(c)
 	return slices.Compact(c)
 }
+
+// NoNewPrivs reports whether no_new_privs must be set for an app running as
+// uid (SEC-NNP-01): when any os/linux/no-new-privileges isolator is true,
+// and always for non-root apps with an active seccomp filter, since they
+// lack CAP_SYS_ADMIN to load it otherwise.
+func NoNewPrivs(isos types.Isolators, uid int, seccompActive bool) bool {
+	for i := range isos {
+		if isos[i].Name != types.LinuxNoNewPrivilegesName {
+			continue
+		}
+		if v, ok := isos[i].Value().(*types.LinuxNoNewPrivileges); ok && v != nil && bool(*v) {
+			return true
+		}
+	}
+	return uid != 0 && seccompActive
+}

@@ -151,22 +151,6 @@ func ParseErrno(name string) (syscall.Errno, error) {
 	return 0, fmt.Errorf("unknown errno %q", name)
 }
 
-// NoNewPrivs reports whether no_new_privs must be set for an app running as
-// uid (SEC-NNP-01): when any os/linux/no-new-privileges isolator is true,
-// and always for non-root apps with an active seccomp filter, since they
-// lack CAP_SYS_ADMIN to load it otherwise.
-func NoNewPrivs(isos types.Isolators, uid int, seccompActive bool) bool {
-	for i := range isos {
-		if isos[i].Name != types.LinuxNoNewPrivilegesName {
-			continue
-		}
-		if v, ok := isos[i].Value().(*types.LinuxNoNewPrivileges); ok && v != nil && bool(*v) {
-			return true
-		}
-	}
-	return uid != 0 && seccompActive
-}
-
 // blockAction is the seccomp return value for a blocked syscall.
 func (f *Filter) blockAction() uint32 {
 	if f.Errno != 0 {

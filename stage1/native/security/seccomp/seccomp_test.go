@@ -152,29 +152,6 @@ func TestInstructions(t *testing.T) {
 	}
 }
 
-func TestNoNewPrivs(t *testing.T) {
-	nnp := func(v string) types.Isolator { return iso(t, types.LinuxNoNewPrivilegesName, v) }
-	tests := []struct {
-		isos   types.Isolators
-		uid    int
-		active bool
-		want   bool
-	}{
-		{nil, 0, true, false},
-		{types.Isolators{nnp("true")}, 0, true, true},
-		{types.Isolators{nnp("false")}, 0, false, false},
-		{types.Isolators{nnp("false"), nnp("true"), nnp("false")}, 0, false, true},
-		{nil, 1000, true, true},
-		{types.Isolators{nnp("false")}, 1000, true, true},
-		{nil, 1000, false, false},
-	}
-	for i, tc := range tests {
-		if got := NoNewPrivs(tc.isos, tc.uid, tc.active); got != tc.want {
-			t.Errorf("case %d: got %v want %v", i, got, tc.want)
-		}
-	}
-}
-
 const helperEnv = "RKT_SECCOMP_TEST_HELPER"
 
 func TestMain(m *testing.M) {
