@@ -103,6 +103,9 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 	// tree is rendered again under the same ID before the pod is handed
 	// on, so what was written stays right.
 	checks := &treeChecks{st: p.st, skip: p.opts.Globals.Insecure.Has(cli.InsecureOnDisk)}
+	// A failed prepare leaves no check running (nor renders again: the
+	// pod is not used).
+	defer checks.wg.Wait()
 	s1tree, err := checks.render(s1key)
 	if err != nil {
 		return nil, fmt.Errorf("rendering stage1: %w", err)
@@ -163,7 +166,6 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 		}
 	}
 	if err := p.writePodDir(pd, pmJSON, s1manifest, s1tree, apps, overlay); err != nil {
-		checks.wg.Wait() // no render again: the pod is not used
 		return fail(fmt.Errorf("preparing pod %s: %w", pd.UUID, err))
 	}
 	if err := checks.wait(); err != nil {

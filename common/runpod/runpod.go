@@ -153,8 +153,7 @@ func mountTrees(p *pod.Pod) error {
 func overlay(lower, layers, target string) error {
 	opts := "lowerdir=" + lower + ",upperdir=" + filepath.Join(layers, "upper") + ",workdir=" + filepath.Join(layers, "work")
 	if !noVolatile.Load() {
-		err := unix.Mount("overlay", target, "overlay", 0, opts+",volatile")
-		if err == nil || !errors.Is(err, unix.EINVAL) {
+		if err := unix.Mount("overlay", target, "overlay", 0, opts+",volatile"); !errors.Is(err, unix.EINVAL) {
 			if err != nil {
 				return fmt.Errorf("mounting overlay on %s: %w", target, err)
 			}

@@ -190,7 +190,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	go passReady(readyR, l)
 	// What the supervisor needs only once it has the go-ahead is done
 	// while its Go runtime starts.
-	ports, err := configurePod(dir, cg, &pod, netMode, ra, filters)
+	pod, ports, err := configurePod(dir, cg, pod, netMode, ra, filters)
 	if err != nil {
 		proc.Kill()
 		return 0, err
@@ -227,45 +227,44 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	return podproc.WaitExitStatus(ws), nil
 }
 
-// configurePod reads the pod (*pod, unless read already) and checks its
-// port forwards, assembles the apps' seccomp filters into filters (see
-// supervisor.Filters), puts the device rules on the pod's cgroup, before
-// any cgroup below it exists (on v1 those copy the rules when they are
-// made), and names the cgroup in <pod>/subcgroup, before <pod>/pid
-// appears. It returns the port forwards.
-func configurePod(dir string, cg *cgroup.Pod, pod **supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs, filters *os.File) ([]network.PortMapping, error) {
-	if *pod == nil {
-		p, err := supervisor.LoadPod(dir)
-		if err != nil {
-			return nil, err
+// configurePod reads the pod (unless pod was read already) and checks
+// its port forwards, assembles the apps' seccomp filters into filters
+// (see supervisor.Filters), puts the device rules on the pod's cgroup,
+// before any cgroup below it exists (on v1 those copy the rules when
+// they are made), and names the cgroup in <pod>/subcgroup, before
+// <pod>/pid appears. It returns the pod and its port forwards.
+func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs, filters *os.File) (*supervisor.Pod, []network.PortMapping, error) {
+	if pod == nil {
+		var err error
+		if pod, err = supervisor.LoadPod(dir); err != nil {
+			return nil, nil, err
 		}
-		*pod = p
 	}
-	ports, err := podPortMappings(*pod)
+	ports, err := podPortMappings(pod)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(ports) > 0 && netMode != network.ModeCNI {
-		return nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
+		return nil, nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
 	}
-	fs, err := buildFilters(*pod, ra.DisableSeccomp)
+	fs, err := buildFilters(pod, ra.DisableSeccomp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := writeFilters(filters, fs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	devs, err := supervisor.PodDeviceRules(*pod)
+	devs, err := supervisor.PodDeviceRules(pod)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cg.AllowDevices(devs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
-		return nil, fmt.Errorf("write the subcgroup file: %w", err)
+		return nil, nil, fmt.Errorf("write the subcgroup file: %w", err)
 	}
-	return ports, nil
+	return pod, ports, nil
 }
 
 // listenEnter creates the enter socket in the pod directory dir (bound by

@@ -329,8 +329,9 @@ func (s *supervisor) announceReady(started []*appStart) {
 }
 
 // appSide is what of an app's set-up does not depend on its mounts:
-// its cgroup and its env files, made in the background (each is a few tenths of a millisecond, mostly in the
-// kernel) while the mounts of the pod's apps are.
+// its cgroup and its env files, made in the background (each is a few
+// tenths of a millisecond, mostly in the kernel) while the mounts of the
+// pod's apps are.
 type appSide struct {
 	wg            sync.WaitGroup
 	cgErr, envErr error
@@ -729,12 +730,11 @@ func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
 // openPodCgroup opens the pod's cgroup at the paths `run` passed, or
 // finds it.
 func openPodCgroup(uuid string) (*cgroup.Pod, error) {
+	var paths map[string]string
 	if env := os.Getenv(CgroupPathsEnv); env != "" {
-		var paths map[string]string
 		if err := json.Unmarshal([]byte(env), &paths); err != nil {
 			return nil, fmt.Errorf("%s: %w", CgroupPathsEnv, err)
 		}
-		return cgroup.OpenPodAt(uuid, paths)
 	}
-	return cgroup.OpenPod(uuid)
+	return cgroup.OpenPodAt(uuid, paths)
 }

@@ -173,8 +173,8 @@ func (m *mounter) setupShared(mask bool) ([]string, error) {
 }
 
 // bindShared binds the template app's /proc, /sys and /dev (shared, as
-// setupShared returned them), with every
-// mount below them (masks, devpts, shm, mqueue), into this rootfs. The
+// setupShared returned them), with every mount below them (masks,
+// devpts, shm, mqueue), into this rootfs. The
 // copies keep each mount's flags, read-only included; mounts made in
 // the template later (its volumes) do not reach them, the supervisor's
 // mount namespace being private.
@@ -226,8 +226,7 @@ var sharedDirs = []string{"/proc", "/sys", "/dev"}
 // namespace, /sys read-only, a minimal /dev, /tmp, /etc/mtab, hostname,
 // DNS files, the volume mounts vms (stage2app.PlanVolumes), the sd_notify
 // socket at notify (when not ""), and a read-only root when asked. With
-// ids (a --private-users pod) the
-// volumes are idmapped. The first app's /proc, /sys and /dev are made
+// ids (a --private-users pod) the volumes are idmapped. The first app's /proc, /sys and /dev are made
 // here, masked when mask is set (paths.Apply), and returned; every other
 // app gets them (shared) as recursive binds: three mounts instead of some
 // forty. The first app must be set up before the others start.

@@ -136,16 +136,9 @@ func (p *Pod) child(name string) (cgroups.Manager, error) {
 
 // OpenPod returns the cgroup of the pod with the given UUID, which
 // NewPod created (in another process: the supervisor uses the cgroup
-// `run` made).
+// `run` made), finding it below the hierarchies' roots.
 func OpenPod(uuid string) (*Pod, error) {
-	if err := checkName(uuid); err != nil {
-		return nil, fmt.Errorf("pod cgroup: %w", err)
-	}
-	mgr, err := newManager("/"+Prefix+uuid, &cgroups.Resources{})
-	if err != nil {
-		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
-	}
-	return &Pod{uuid: uuid, mgr: mgr}, nil
+	return OpenPodAt(uuid, nil)
 }
 
 // Paths returns where the pod's cgroup is in each hierarchy (controller
@@ -156,7 +149,8 @@ func (p *Pod) Paths() map[string]string {
 }
 
 // OpenPodAt is OpenPod for a pod whose cgroup paths are known (Paths of
-// the process that created it): no mountinfo to read and parse.
+// the process that created it): no mountinfo to read and parse. With
+// nil paths it finds them.
 func OpenPodAt(uuid string, paths map[string]string) (*Pod, error) {
 	if err := checkName(uuid); err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
