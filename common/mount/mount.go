@@ -171,7 +171,8 @@ func MountsUnder(dir string) ([]string, error) {
 // upper layer and is read-only by nature (overlayfs then needs at least
 // two lower directories, or one with the "ro" flag); otherwise work must
 // be an empty directory on upper's filesystem. ro mounts it read-only.
-func MountOverlay(lower []string, upper, work, target string, ro bool) error {
+// extra are further overlayfs options ("volatile").
+func MountOverlay(lower []string, upper, work, target string, ro bool, extra ...string) error {
 	if len(lower) == 0 {
 		return errors.New("mounting overlay: no lower directory")
 	}
@@ -182,6 +183,9 @@ func MountOverlay(lower []string, upper, work, target string, ro bool) error {
 	opts := "lowerdir=" + strings.Join(esc, ":")
 	if upper != "" {
 		opts += ",upperdir=" + escapeOpt(upper) + ",workdir=" + escapeOpt(work)
+	}
+	for _, o := range extra {
+		opts += "," + o
 	}
 	var flags uintptr
 	if ro || upper == "" {

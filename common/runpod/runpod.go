@@ -18,6 +18,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/common/mount"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/stage1abi"
 )
@@ -151,21 +152,15 @@ func mountTrees(p *pod.Pod) error {
 // work/work/incompat/volatile marker) never applies; the stage1 that
 // replaces the mount under --private-users clears it first.
 func overlay(lower, layers, target string) error {
-	opts := "lowerdir=" + lower + ",upperdir=" + filepath.Join(layers, "upper") + ",workdir=" + filepath.Join(layers, "work")
+	upper, work := filepath.Join(layers, "upper"), filepath.Join(layers, "work")
 	if !noVolatile.Load() {
-		if err := unix.Mount("overlay", target, "overlay", 0, opts+",volatile"); !errors.Is(err, unix.EINVAL) {
-			if err != nil {
-				return fmt.Errorf("mounting overlay on %s: %w", target, err)
-			}
-			return nil
+		if err := mount.MountOverlay([]string{lower}, upper, work, target, false, "volatile"); !errors.Is(err, unix.EINVAL) {
+			return err
 		}
 		// An unknown option, or a refused one: plain overlays from now.
 		noVolatile.Store(true)
 	}
-	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
-		return fmt.Errorf("mounting overlay on %s: %w", target, err)
-	}
-	return nil
+	return mount.MountOverlay([]string{lower}, upper, work, target, false)
 }
 
 // noVolatile is set once overlayfs refused the volatile option.
