@@ -25,7 +25,8 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/cgroups/manager"
+	cgroupfs "github.com/opencontainers/cgroups/fs"
+	"github.com/opencontainers/cgroups/fs2"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,7 +132,7 @@ func (p *Pod) child(name string) (cgroups.Manager, error) {
 		}
 		paths[ctrl] = c
 	}
-	return manager.NewWithPaths(&cgroups.Cgroup{Path: rel, Resources: &cgroups.Resources{}}, paths)
+	return newManagerAt(rel, &cgroups.Resources{}, paths)
 }
 
 // OpenPod returns the cgroup of the pod with the given UUID, which
@@ -160,7 +161,7 @@ func OpenPodAt(uuid string, paths map[string]string) (*Pod, error) {
 			return nil, fmt.Errorf("pod cgroup %s: bad path %q for controller %q", Prefix+uuid, dir, ctrl)
 		}
 	}
-	mgr, err := manager.NewWithPaths(&cgroups.Cgroup{Path: "/" + Prefix + uuid, Resources: &cgroups.Resources{}}, paths)
+	mgr, err := newManagerAt("/"+Prefix+uuid, &cgroups.Resources{}, paths)
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup %s: %w", Prefix+uuid, err)
 	}
@@ -347,7 +348,25 @@ func allPids(mgr cgroups.Manager) []int {
 }
 
 func newManager(path string, res *cgroups.Resources) (cgroups.Manager, error) {
-	return manager.New(&cgroups.Cgroup{Path: path, Resources: res})
+	return newManagerAt(path, res, nil)
+}
+
+// newManagerAt returns the cgroupfs manager of the cgroup at path (below
+// the hierarchies' roots), for this host's cgroup version; paths, when
+// known, are its directories (controller → dir; "" → dir on v2), which
+// saves reading mountinfo. It is the library's manager.NewWithPaths
+// without the systemd driver, which rkt never uses (pods are not systemd
+// units) and which would link D-Bus and go-systemd into every pod-start
+// binary: ~0.3 ms of start-up each.
+func newManagerAt(path string, res *cgroups.Resources, paths map[string]string) (cgroups.Manager, error) {
+	c := &cgroups.Cgroup{Path: path, Resources: res}
+	if cgroups.IsCgroup2UnifiedMode() {
+		if len(paths) > 1 {
+			return nil, fmt.Errorf("cgroup %s: expected one unified path, got %v", path, paths)
+		}
+		return fs2.NewManager(c, paths[""])
+	}
+	return cgroupfs.NewManager(c, paths)
 }
 
 func checkName(n string) error {
