@@ -1,13 +1,11 @@
 package native
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/native/network"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/podmount"
 )
@@ -38,9 +36,7 @@ func GC(args []string) int {
 	}
 	// The pod's processes are gone, and with them its netns and veths:
 	// release the IPAM leases and the masquerading rules.
-	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
-	defer cancel()
-	if err := network.Teardown(ctx, netOptions(dir, ga.UUID, ga.LocalConfig, l), ""); err != nil {
+	if err := teardownNetwork(dir, ga.UUID, ga.LocalConfig, l); err != nil {
 		errs = append(errs, fmt.Errorf("network teardown: %w", err))
 	}
 	if err := os.Remove(socketPath(dir)); err != nil && !errors.Is(err, os.ErrNotExist) {

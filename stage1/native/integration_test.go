@@ -17,6 +17,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/stage1/native/netspec"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/tests/fixtures"
@@ -66,13 +67,14 @@ func needIntegration(t *testing.T) {
 		if buildDir, buildErr = os.MkdirTemp("", "native-test-bin-"); buildErr != nil {
 			return
 		}
-		// The supervisor and app-exec binaries lie beside the
-		// entrypoints binary, as in the stage1 image.
+		// The supervisor, app-exec and network helper binaries lie
+		// beside the entrypoints binary, as in the stage1 image.
 		nativeBin = filepath.Join(buildDir, "native")
 		for bin, pkg := range map[string]string{
 			nativeBin: "github.com/rkt/rkt/stage1/native/cmd",
 			filepath.Join(buildDir, supervisor.BinaryName):    "github.com/rkt/rkt/stage1/native/supervisor/cmd",
 			filepath.Join(buildDir, supervisor.AppExecBinary): "github.com/rkt/rkt/stage1/native/appexec/cmd",
+			filepath.Join(buildDir, netspec.HelperName):       "github.com/rkt/rkt/stage1/native/network/cmd",
 		} {
 			cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

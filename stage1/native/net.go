@@ -1,32 +1,29 @@
 package native
 
 import (
-	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/rkt/rkt/common/stage1abi"
-	"github.com/rkt/rkt/stage1/native/network"
-
+	"github.com/rkt/rkt/stage1/native/netspec"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 )
-
-// netTimeout bounds the CNI plugins' work at setup and at teardown.
-const netTimeout = 60 * time.Second
 
 // podNetns is the network namespace of a pod joined to CNI networks:
 // `run` holds it open from the supervisor's start until it tore the
 // networks down, so the plugins can still reach it once the supervisor
 // has exited.
 type podNetns struct {
-	f    *os.File
-	path string
-	opts network.Options
-	l    *logger
+	f   *os.File
+	req netspec.HelperRequest
+	l   *logger
 	// ip is the pod's address on its first network, gw the first
 	// gateway: the host as the pod reaches it (either may be nil).
 	ip, gw net.IP
@@ -42,23 +39,13 @@ func stage1Rootfs() string {
 	return filepath.Dir(exe)
 }
 
-func netOptions(dir, uuid, localConfig string, l *logger) network.Options {
-	return network.Options{
-		PodDir:      dir,
-		UUID:        uuid,
-		LocalConfig: localConfig,
-		PluginDirs:  network.PluginDirs(localConfig, stage1Rootfs()),
-		Warnf:       l.Warnf,
-		Debugf:      l.Debugf,
-	}
-}
-
 // setupNetwork joins the netns of the supervisor (pid) to the pod's CNI
-// networks, records them in net-info.json and writes the CNI DNS
-// settings. It returns nil for --net=host and --net=none.
-func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping, pid int, l *logger) (*podNetns, error) {
-	mode, reqs, err := network.Parse(ra.Net)
-	if err != nil || mode != network.ModeCNI {
+// networks through the network helper, which records them in
+// net-info.json, and writes the CNI DNS settings. It returns nil for
+// --net=host and --net=none.
+func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []netspec.PortMapping, pid int, l *logger) (*podNetns, error) {
+	mode, reqs, err := netspec.Parse(ra.Net)
+	if err != nil || mode != netspec.ModeCNI {
 		return nil, err
 	}
 	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
@@ -66,23 +53,24 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping
 		return nil, fmt.Errorf("failed to setup network: %w", err)
 	}
 	n := &podNetns{
-		f:    f,
-		path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()),
-		opts: netOptions(dir, ra.UUID, ra.LocalConfig, l),
-		l:    l,
+		f: f,
+		req: netspec.HelperRequest{
+			PodDir:      dir,
+			UUID:        ra.UUID,
+			LocalConfig: ra.LocalConfig,
+			Debug:       l.Debug,
+		},
+		l: l,
 	}
-	n.opts.Ports = ports
-	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
-	defer cancel()
-	res, err := network.Setup(ctx, n.opts, reqs, n.path)
+	req := n.req
+	req.Op, req.Nets, req.Ports = netspec.OpSetup, reqs, ports
+	res, err := runNetHelper(req, f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("failed to setup network: %w", err)
 	}
-	if len(res.Nets) > 0 {
-		n.ip = net.ParseIP(res.Nets[0].IP)
-	}
-	n.gw = res.Gateway
+	n.ip = net.ParseIP(res.IP)
+	n.gw = net.ParseIP(res.Gateway)
 	if res.DNS != "" {
 		p := filepath.Join(dir, stage1abi.Stage1RootfsRel, supervisor.CNIResolvConf)
 		err := os.MkdirAll(filepath.Dir(p), 0o755)
@@ -100,19 +88,104 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []network.PortMapping
 // teardown runs CNI DEL for the pod's networks while its netns is still
 // held, then lets the netns go.
 func (n *podNetns) teardown() {
-	ctx, cancel := context.WithTimeout(context.Background(), netTimeout)
-	defer cancel()
-	if err := network.Teardown(ctx, n.opts, n.path); err != nil {
+	req := n.req
+	req.Op = netspec.OpTeardown
+	if _, err := runNetHelper(req, n.f); err != nil {
 		n.l.Warnf("network teardown: %v", err)
 	}
 	n.f.Close()
 }
 
+// teardownNetwork tears down the networks of a pod whose netns is gone
+// (gc): the helper releases the IPAM leases and the masquerading rules.
+func teardownNetwork(dir, uuid, localConfig string, l *logger) error {
+	_, err := runNetHelper(netspec.HelperRequest{
+		Op:          netspec.OpTeardown,
+		PodDir:      dir,
+		UUID:        uuid,
+		LocalConfig: localConfig,
+		Debug:       l.Debug,
+	}, nil)
+	return err
+}
+
+// runNetHelper runs the stage1's network helper with req on its stdin,
+// the pod's netns (when not nil) on netspec.NetnsFD and our stderr, and
+// returns its reply. syscall.ForkExec, not os/exec: os.StartProcess
+// first probes pidfd support with a throw-away child.
+func runNetHelper(req netspec.HelperRequest, netns *os.File) (netspec.HelperReply, error) {
+	var reply netspec.HelperReply
+	req.Netns = netns != nil
+	in, err := json.Marshal(req)
+	if err != nil {
+		return reply, err
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return reply, err
+	}
+	defer inW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		return reply, err
+	}
+	defer outR.Close()
+	files := []uintptr{inR.Fd(), outW.Fd(), 2}
+	if netns != nil {
+		files = append(files, netns.Fd())
+	}
+	helper := filepath.Join(stage1Rootfs(), netspec.HelperName)
+	pid, err := syscall.ForkExec(helper, []string{helper}, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		return reply, fmt.Errorf("start the network helper: %w", err)
+	}
+	// A request with many port forwards may not fit in the pipe.
+	go func() {
+		inW.Write(in)
+		inW.Close()
+	}()
+	out, readErr := io.ReadAll(outR)
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return reply, fmt.Errorf("wait for the network helper: %w", err)
+	}
+	if readErr != nil {
+		return reply, fmt.Errorf("network helper: %w", readErr)
+	}
+	if len(out) == 0 || json.Unmarshal(out, &reply) != nil {
+		return reply, fmt.Errorf("network helper failed (%s)", describeWait(ws))
+	}
+	if reply.Error != "" {
+		return reply, errors.New(reply.Error)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return reply, fmt.Errorf("network helper failed (%s)", describeWait(ws))
+	}
+	return reply, nil
+}
+
+// describeWait says how a process ended.
+func describeWait(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
+}
+
 // podPortMappings resolves the pod manifest's ports (--port): each names
 // a port of an app's image manifest (or gives the pod port itself), which
 // is forwarded from HOSTIP:HOSTPORT (any local address without HOSTIP).
-func podPortMappings(p *supervisor.Pod) ([]network.PortMapping, error) {
-	var out []network.PortMapping
+func podPortMappings(p *supervisor.Pod) ([]netspec.PortMapping, error) {
+	var out []netspec.PortMapping
 	for _, ep := range p.Manifest.Ports {
 		pp := ep.PodPort
 		if pp == nil {
@@ -140,7 +213,7 @@ func podPortMappings(p *supervisor.Pod) ([]network.PortMapping, error) {
 		if proto != "tcp" && proto != "udp" {
 			return nil, fmt.Errorf("port %q: protocol %q cannot be forwarded", ep.Name, pp.Protocol)
 		}
-		m := network.PortMapping{HostPort: int(ep.HostPort), ContainerPort: int(pp.Port), Protocol: proto}
+		m := netspec.PortMapping{HostPort: int(ep.HostPort), ContainerPort: int(pp.Port), Protocol: proto}
 		if ep.HostIP != nil && !ep.HostIP.IsUnspecified() {
 			if ep.HostIP.To4() == nil {
 				return nil, fmt.Errorf("port %q: IPv6 host address %s is not supported", ep.Name, ep.HostIP)

@@ -15,7 +15,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
-	"github.com/rkt/rkt/stage1/native/network"
+	"github.com/rkt/rkt/stage1/native/netspec"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -78,7 +78,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	netMode, _, err := network.Parse(ra.Net)
+	netMode, _, err := netspec.Parse(ra.Net)
 	if err != nil {
 		return 0, fmt.Errorf("failed to setup network: %w", err)
 	}
@@ -233,7 +233,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 // before any cgroup below it exists (on v1 those copy the rules when
 // they are made), and names the cgroup in <pod>/subcgroup, before
 // <pod>/pid appears. It returns the pod and its port forwards.
-func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode network.Mode, ra *stage1abi.RunArgs, filters *os.File) (*supervisor.Pod, []network.PortMapping, error) {
+func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netspec.Mode, ra *stage1abi.RunArgs, filters *os.File) (*supervisor.Pod, []netspec.PortMapping, error) {
 	if pod == nil {
 		var err error
 		if pod, err = supervisor.LoadPod(dir); err != nil {
@@ -244,7 +244,7 @@ func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netwo
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(ports) > 0 && netMode != network.ModeCNI {
+	if len(ports) > 0 && netMode != netspec.ModeCNI {
 		return nil, nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
 	}
 	fs, err := buildFilters(pod, ra.DisableSeccomp)

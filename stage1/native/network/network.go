@@ -25,6 +25,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/pod"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/netspec"
 )
 
 // Files and directories in the pod directory.
@@ -57,68 +58,6 @@ var builtins = map[string]struct {
 		`"ipam":{"type":"host-local","subnet":"172.16.28.0/24","dataDir":"` + IPAMDataDir + `","routes":[{"dst":"0.0.0.0/0"}]}}`, true},
 	"default-restricted": {"99-default-restricted.conf", `{"cniVersion":"1.0.0","name":"default-restricted","type":"ptp","ipMasq":false,` +
 		`"ipam":{"type":"host-local","subnet":"172.31.0.0/16","dataDir":"` + IPAMDataDir + `"}}`, false},
-}
-
-// Mode is how a pod is networked.
-type Mode int
-
-const (
-	ModeCNI  Mode = iota // a netns with CNI networks
-	ModeNone             // a netns with loopback only
-	ModeHost             // the host's netns
-)
-
-// Request is one network named by --net with its CNI_ARGS.
-type Request struct {
-	Name string
-	Args [][2]string
-}
-
-// Parse splits a --net value: "host", "none", or a comma list of
-// name[:K=V[;K=V...]] ("" and "default" mean the default network;
-// "all" every configured one).
-func Parse(v string) (Mode, []Request, error) {
-	v = strings.TrimSpace(v)
-	switch v {
-	case "host":
-		return ModeHost, nil, nil
-	case "none":
-		return ModeNone, nil, nil
-	case "":
-		return ModeCNI, []Request{{Name: "default"}}, nil
-	}
-	var out []Request
-	seen := map[string]bool{}
-	for _, item := range strings.Split(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, args, _ := strings.Cut(item, ":")
-		if name == "host" || name == "none" {
-			return 0, nil, fmt.Errorf("--net=%s cannot be combined with other networks", name)
-		}
-		if seen[name] {
-			return 0, nil, fmt.Errorf("network %q named twice in --net", name)
-		}
-		seen[name] = true
-		r := Request{Name: name}
-		for _, kv := range strings.Split(args, ";") {
-			if kv == "" {
-				continue
-			}
-			k, val, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return 0, nil, fmt.Errorf("invalid argument %q for network %q: want KEY=VALUE", kv, name)
-			}
-			r.Args = append(r.Args, [2]string{k, val})
-		}
-		out = append(out, r)
-	}
-	if len(out) == 0 {
-		out = []Request{{Name: "default"}}
-	}
-	return ModeCNI, out, nil
 }
 
 // conf is one loadable network configuration.
@@ -216,7 +155,7 @@ type Options struct {
 	Debugf      func(string, ...any)
 	// Ports are forwarded from the host to the pod (--port) on the
 	// forwarding network by the portmap plugin.
-	Ports []PortMapping
+	Ports []netspec.PortMapping
 }
 
 // PluginDirs is the CNI_PATH (NET-06): the user's net.d, the host's rkt
@@ -265,7 +204,7 @@ func writeInfo(dir string, nets []pod.NetInfo) error {
 // conf file order, naming the interfaces eth0, eth1, ... It records each
 // network in net-info.json before adding it, so a teardown after a crash
 // finds it. On error the networks already added are torn down.
-func Setup(ctx context.Context, o Options, reqs []Request, nsPath string) (*Result, error) {
+func Setup(ctx context.Context, o Options, reqs []netspec.Request, nsPath string) (*Result, error) {
 	o.fix()
 	confs, err := loadConfs(o.LocalConfig, o.Warnf)
 	if err != nil {
@@ -273,7 +212,7 @@ func Setup(ctx context.Context, o Options, reqs []Request, nsPath string) (*Resu
 	}
 	type sel struct {
 		c *conf
-		r Request
+		r netspec.Request
 	}
 	var sels []sel
 	var missing []string

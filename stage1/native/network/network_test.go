@@ -2,34 +2,11 @@ package network
 
 import (
 	"net"
-	"reflect"
 	"strings"
 	"testing"
-)
 
-func TestParse(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		mode Mode
-		reqs []Request
-		bad  bool
-	}{
-		{"host", ModeHost, nil, false},
-		{"none", ModeNone, nil, false},
-		{"", ModeCNI, []Request{{Name: "default"}}, false},
-		{"default", ModeCNI, []Request{{Name: "default"}}, false},
-		{"default:IP=172.16.28.42", ModeCNI, []Request{{Name: "default", Args: [][2]string{{"IP", "172.16.28.42"}}}}, false},
-		{"default,mynet:A=1;B=2", ModeCNI, []Request{{Name: "default"}, {Name: "mynet", Args: [][2]string{{"A", "1"}, {"B", "2"}}}}, false},
-		{"default,host", 0, nil, true},
-		{"default,default", 0, nil, true},
-		{"default:IP", 0, nil, true},
-	} {
-		mode, reqs, err := Parse(c.in)
-		if (err != nil) != c.bad || (!c.bad && (mode != c.mode || !reflect.DeepEqual(reqs, c.reqs))) {
-			t.Errorf("Parse(%q) = %v, %v, %v", c.in, mode, reqs, err)
-		}
-	}
-}
+	"github.com/rkt/rkt/stage1/native/netspec"
+)
 
 func TestBuiltins(t *testing.T) {
 	confs, err := loadConfs("", nil)
@@ -64,7 +41,7 @@ func TestWithPortmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := withPortmap(confs["default"], []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}})
+	c, err := withPortmap(confs["default"], []netspec.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,16 +7,9 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
-)
 
-// PortMapping is one port forwarded from the host to the pod: an entry
-// of the portmap plugin's portMappings.
-type PortMapping struct {
-	HostPort      int    `json:"hostPort"`
-	ContainerPort int    `json:"containerPort"`
-	Protocol      string `json:"protocol"`
-	HostIP        string `json:"hostIP,omitempty"`
-}
+	"github.com/rkt/rkt/stage1/native/netspec"
+)
 
 // PortmapType is the CNI plugin forwarding the ports.
 const PortmapType = "portmap"
@@ -33,7 +26,7 @@ var portmapChains = []struct{ name, entryRule string }{
 // chained last, its mappings in its runtimeConfig (so that a DEL from
 // the saved copy, at gc, finds them without capability arguments). SNAT
 // is on: 127.0.0.1:HOSTPORT works from the host (route_localnet).
-func withPortmap(c *conf, ports []PortMapping) (*conf, error) {
+func withPortmap(c *conf, ports []netspec.PortMapping) (*conf, error) {
 	var plugins []any
 	for _, p := range c.list.Plugins {
 		var m map[string]any
