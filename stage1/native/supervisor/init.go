@@ -550,7 +550,7 @@ func (s *supervisor) spawnCfg(ap *appProc, cfg *appexec.Config, files []*os.File
 		}
 		s.mu.Unlock()
 	}()
-	pe, err := spawnAppExec(cfg, files, sys, ap.cg, func(pid int) {
+	pe, err := spawn(cfg, files, sys, ap.cg, func(pid int) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if ws, ok := s.early[pid]; ok {

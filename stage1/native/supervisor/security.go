@@ -16,8 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/native/appexec"
+	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
+	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
@@ -120,11 +122,72 @@ func PodDeviceRules(p *Pod) ([]cgroup.DeviceRule, error) {
 	return rules, nil
 }
 
-// pendingExec is a started app-exec helper that has its configuration
-// but may not have executed the program yet.
+// pendingExec is a started app process that may not have executed its
+// program yet.
 type pendingExec struct {
-	pid    int
-	errors *os.File // read end of the helper's error pipe
+	pid int
+	// done returns once the program runs, or with what stopped it.
+	done func() error
+}
+
+// wait returns once the process executed its program, or with the
+// error that stopped it.
+func (p *pendingExec) wait() error { return p.done() }
+
+// spawn starts a process of an app for cfg: directly (package appspawn)
+// unless it needs what only the app-exec helper does (a new user
+// namespace: --private-users); see spawnDirect and spawnAppExec.
+func spawn(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+	if sys == nil || (sys.Cloneflags == 0 && sys.Credential == nil && !sys.Setctty && !sys.Foreground && len(files) <= 3) {
+		return spawnDirect(cfg, files, sys, cg, register)
+	}
+	return spawnAppExec(cfg, files, sys, cg, register)
+}
+
+// spawnDirect forks the process from the supervisor: its child applies
+// cfg with raw system calls and execs the program, with no helper
+// program in between (appspawn). It joins the app's v1 cgroups and sets
+// its oom_score_adj itself; the v2 cgroup is given to clone3.
+func spawnDirect(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+	prog, err := load.Decode(cfg.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	rootFD, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
+	}
+	defer unix.Close(rootFD)
+	spec := &appspawn.Spec{
+		Path: cfg.Path, Argv: cfg.Argv, Env: cfg.Env, Dir: cfg.Dir, RootFD: rootFD,
+		UID: cfg.UID, GID: cfg.GID, Groups: cfg.Groups,
+		Caps: cfg.Caps, NoNewPrivs: cfg.NoNewPrivs, Seccomp: prog,
+	}
+	copy(spec.Stdio[:], files)
+	if sys != nil {
+		spec.Setpgid, spec.Setsid = sys.Setpgid, sys.Setsid
+	}
+	var pe *appspawn.Pending
+	fork := func(cgroupFD int) (int, error) {
+		p, err := appspawn.Start(spec, cgroupFD)
+		if err != nil {
+			return 0, err
+		}
+		pe = p
+		return p.Pid, nil
+	}
+	var pid int
+	if cg != nil {
+		spec.Tasks, spec.OOMScoreAdj = cg.TasksFiles(), cg.OOMScoreAdj()
+		pid, err = cg.StartSelf(fork)
+	} else {
+		pid, err = fork(-1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	register(pid)
+	return &pendingExec{pid: pid, done: pe.Wait}, nil
 }
 
 // spawnAppExec starts the helper for cfg with the given stdio and
@@ -205,15 +268,12 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 		return nil, fmt.Errorf("starting the app-exec helper: %w", err)
 	}
 	register(pid)
-	fail := func(err error) (*pendingExec, error) {
+	if _, err := w.Write(data); err != nil {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		er.Close()
-		return nil, err
+		return nil, fmt.Errorf("send the app's configuration: %w", err)
 	}
-	if _, err := w.Write(data); err != nil {
-		return fail(fmt.Errorf("send the app's configuration: %w", err))
-	}
-	return &pendingExec{pid: pid, errors: er}, nil
+	return &pendingExec{pid: pid, done: func() error { return helperError(er) }}, nil
 }
 
 // helperEnv is the app-exec helper's own environment (the app gets
@@ -222,11 +282,12 @@ func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAtt
 // 1.11 here, which counts when a pod's apps start together.
 var helperEnv = []string{"GOMAXPROCS=1"}
 
-// wait returns once the helper executed the program (its error pipe,
-// close-on-exec, reached end of file), or with the error it reported.
-func (p *pendingExec) wait() error {
-	msg, _ := io.ReadAll(p.errors)
-	p.errors.Close()
+// helperError returns once the helper executed the program (its error
+// pipe, close-on-exec, reached end of file), or with the error it
+// reported.
+func helperError(pipe *os.File) error {
+	msg, _ := io.ReadAll(pipe)
+	pipe.Close()
 	if len(msg) > 0 {
 		return errors.New(string(msg))
 	}

@@ -53,6 +53,23 @@ func (a *App) Start(fork ForkFunc) (int, error) {
 	return pid, nil
 }
 
+// StartSelf is Start for a process that applies the app's
+// oom_score_adj (OOMScoreAdj) itself, before it runs the app, as it
+// joins the v1 cgroups (TasksFiles) itself: a process forked straight
+// from the supervisor, which may exec before the supervisor could write
+// its oom_score_adj.
+func (a *App) StartSelf(fork ForkFunc) (int, error) {
+	v2, err := a.v2Dir()
+	if err != nil {
+		return 0, err
+	}
+	return forkV2(v2, fork)
+}
+
+// OOMScoreAdj is the app's os/linux/oom-score-adj isolator, nil when it
+// has none.
+func (a *App) OOMScoreAdj() *int { return a.oomScore }
+
 // TasksFiles are the app cgroup's v1 `tasks` files, opened for writing
 // when the cgroup was made (by the supervisor, as root of the host: the
 // kernel checks the opener, so a helper in a --private-users user

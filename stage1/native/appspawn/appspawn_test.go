@@ -1,0 +1,164 @@
+package appspawn
+
+import (
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/security/caps/capset"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+}
+
+// run starts s with the host's root, its stdout on a pipe, and returns
+// the output, the wait status and Wait's error.
+func run(t *testing.T, s *Spec) (string, syscall.WaitStatus, error) {
+	t.Helper()
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(root)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RootFD = root
+	s.Stdio = [3]*os.File{nil, w, os.Stderr}
+	pe, err := Start(s, -1)
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	werr := pe.Wait()
+	out, _ := io.ReadAll(r)
+	r.Close()
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pe.Pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return string(out), ws, werr
+}
+
+// errnoFilter returns EPERM for mkdir and mkdirat, and allows the rest
+// (a test filter: it does not check the architecture).
+func errnoFilter() []unix.SockFilter {
+	const (
+		ldW  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+		jeq  = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		retK = unix.BPF_RET | unix.BPF_K
+	)
+	return []unix.SockFilter{
+		{Code: ldW, K: 0}, // seccomp_data.nr
+		{Code: jeq, Jt: 2, K: unix.SYS_MKDIR},
+		{Code: jeq, Jt: 1, K: unix.SYS_MKDIRAT},
+		{Code: retK, K: unix.SECCOMP_RET_ALLOW},
+		{Code: retK, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+	}
+}
+
+func TestStartAppliesEverything(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	oom := 321
+	nbs := uint64(1) << unix.CAP_NET_BIND_SERVICE
+	out, ws, err := run(t, &Spec{
+		Path: "/bin/sh",
+		Argv: []string{"sh", "-c", `grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; ` +
+			`echo oom=$(cat /proc/self/oom_score_adj) pwd=$(pwd) env=$FOO; mkdir sub 2>/dev/null || echo mkdir-denied`},
+		Env:         []string{"FOO=bar", "PATH=/usr/bin:/bin"},
+		Dir:         dir,
+		Setpgid:     true,
+		UID:         1234,
+		GID:         2345,
+		Groups:      []uint32{2345, 7},
+		Caps:        capset.Masks{Bounding: nbs | 1<<unix.CAP_CHOWN, Effective: nbs, Permitted: nbs, Ambient: nbs},
+		NoNewPrivs:  true,
+		Seccomp:     errnoFilter(),
+		OOMScoreAdj: &oom,
+	})
+	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, %v; output:\n%s", ws, err, out)
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	want := map[string]string{
+		"Uid": "1234 1234 1234 1234", "Gid": "2345 2345 2345 2345", "Groups": "7 2345",
+		"CapInh": "0000000000000400", "CapPrm": "0000000000000400", "CapEff": "0000000000000400",
+		"CapBnd": "0000000000000401", "CapAmb": "0000000000000400",
+		"NoNewPrivs": "1", "Seccomp": "2",
+	}
+	for k, v := range want {
+		if fields[k] != v {
+			t.Errorf("%s: %q, want %q", k, fields[k], v)
+		}
+	}
+	if !strings.Contains(out, "oom=321 pwd="+dir+" env=bar") || !strings.Contains(out, "mkdir-denied") {
+		t.Errorf("output:\n%s", out)
+	}
+	if _, err := os.Stat(dir + "/sub"); err == nil {
+		t.Error("the filter let mkdir through")
+	}
+}
+
+func TestStartAsRootKeepsTheBoundingSetOnly(t *testing.T) {
+	needRoot(t)
+	out, ws, err := run(t, &Spec{
+		Path: "/bin/sh",
+		Argv: []string{"sh", "-c", `grep -E '^(Uid|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status`},
+		Caps: capset.Masks{Bounding: 1 << unix.CAP_KILL},
+	})
+	if err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, %v; output:\n%s", ws, err, out)
+	}
+	for _, want := range []string{"CapBnd:\t0000000000000020", "NoNewPrivs:\t0", "Seccomp:\t0", "Uid:\t0\t0\t0\t0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestStartReportsTheFailedStep(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Path: "/nonexistent/prog", Argv: []string{"prog"}}, "execute /nonexistent/prog: no such file or directory"},
+		{Spec{Path: "/bin/sh", Argv: []string{"sh"}, Dir: "/nonexistent-dir"}, "chdir /nonexistent-dir: no such file or directory"},
+	} {
+		_, ws, err := run(t, &c.spec)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+		if !ws.Exited() || ws.ExitStatus() != 254 {
+			t.Errorf("%s: status %v, want exit 254", c.want, ws)
+		}
+	}
+}
+
+func TestStartRefusesAnEmptySpec(t *testing.T) {
+	if _, err := Start(&Spec{}, -1); err == nil {
+		t.Error("Start of an empty spec succeeded")
+	}
+}
