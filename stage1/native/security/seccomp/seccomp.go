@@ -164,9 +164,11 @@ func (f *Filter) blockAction() uint32 {
 // real "errno N"/kill value afterwards. No group of ours uses it.
 const placeholder = libseccomp.ActionTrace
 
-// Instructions returns the BPF program of f. Syscalls of a foreign
-// architecture (e.g. i386 via int 0x80 on amd64) are always blocked, so a
-// blacklist cannot be bypassed through the compat ABI.
+// Instructions returns the BPF program of f: a binary search over the
+// listed syscall numbers (tree.go), or the library's list where that
+// does not fit. Syscalls of a foreign architecture (e.g. i386 via int
+// 0x80 on amd64) are always blocked, so a blacklist cannot be bypassed
+// through the compat ABI.
 func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	if !f.Active() {
 		return nil, errors.New("seccomp filter is disabled")
@@ -175,6 +177,17 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
+	if len(f.Syscalls) == 0 {
+		return nil, errors.New("seccomp filter has no syscalls")
+	}
+	if prog, ok := f.tree(info); ok {
+		return prog, nil
+	}
+	return f.linear(info)
+}
+
+// linear is the library's program for f: one comparison per syscall.
+func (f *Filter) linear(info *arch.Info) ([]bpf.Instruction, error) {
 	p := libseccomp.Policy{}
 	if f.Mode == Whitelist {
 		p.DefaultAction = placeholder
@@ -182,9 +195,6 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	} else {
 		p.DefaultAction = libseccomp.ActionAllow
 		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.Action(f.blockAction())}}
-	}
-	if len(f.Syscalls) == 0 {
-		return nil, errors.New("seccomp filter has no syscalls")
 	}
 	insts, err := p.Assemble()
 	if err != nil {
