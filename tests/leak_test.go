@@ -63,7 +63,7 @@ func TestLeak200Lifecycles(t *testing.T) {
 	t.Logf("%d pod lifecycles (none/default/none+userns/default+userns: %v) in %s, %s each",
 		n, counts, took.Round(time.Millisecond), (took / n).Round(time.Millisecond))
 
-	after := harness.Snapshot(e.DataDir)
+	after := harness.SnapshotAfter(before, e.DataDir)
 	if leaked := before.Leaked(after); len(leaked) > 0 {
 		t.Errorf("left behind by %d pods:\n  %s", n, strings.Join(leaked, "\n  "))
 	}

@@ -85,15 +85,21 @@ func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []netspec.PortMapping
 	return n, nil
 }
 
-// teardown runs CNI DEL for the pod's networks while its netns is still
-// held, then lets the netns go.
+// teardown lets the pod's netns go, then runs CNI DEL for its networks
+// without it. Once the pod's processes are gone, our descriptor is the
+// netns's last reference: the kernel then frees it, and the veths in it
+// (their host ends too), in the background, while the DEL only releases
+// the addresses and the forwarding and masquerading rules. A DEL inside
+// the netns would delete each link itself, and unregistering a network
+// device waits for RCU grace periods: 15-16 ms of every default-network
+// pod's exit here.
 func (n *podNetns) teardown() {
+	n.f.Close()
 	req := n.req
 	req.Op = netspec.OpTeardown
-	if _, err := runNetHelper(req, n.f); err != nil {
+	if _, err := runNetHelper(req, nil); err != nil {
 		n.l.Warnf("network teardown: %v", err)
 	}
-	n.f.Close()
 }
 
 // teardownNetwork tears down the networks of a pod whose netns is gone

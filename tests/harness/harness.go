@@ -70,7 +70,7 @@ func run(m *testing.M) int {
 	before := snapshot()
 	code := m.Run()
 	stopServers()
-	if leaks := before.leaked(snapshot()); len(leaks) > 0 {
+	if leaks := before.leaked(settle(before, snapshot)); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "LEAK CHECK FAILED: the tests left behind:\n  %s\n", strings.Join(leaks, "\n  "))
 		if code == 0 {
 			code = 1

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,6 +92,36 @@ func Snapshot(dataDirs ...string) Resources {
 // Leaked lists what after holds that r did not, sorted.
 func (r Resources) Leaked(after Resources) []string {
 	return r.s.leaked(after.s)
+}
+
+// vethGrace is how long a pod's veth may outlive it: rkt lets the
+// kernel free an exited pod's netns, and with it the veth, in the
+// background.
+const vethGrace = 10 * time.Second
+
+// settle takes snapshots until the only difference from before is no
+// longer a veth, or vethGrace passed, and returns the last.
+func settle(before state, take func() state) state {
+	deadline := time.Now().Add(vethGrace)
+	for {
+		after := take()
+		onlyVeths := false
+		for _, k := range before.leaked(after) {
+			if onlyVeths = strings.HasPrefix(k, "veth "); !onlyVeths {
+				break
+			}
+		}
+		if !onlyVeths || time.Now().After(deadline) {
+			return after
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// SnapshotAfter is Snapshot taken once the veths of pods that exited
+// since before are gone (within a few seconds; see settle).
+func SnapshotAfter(before Resources, dataDirs ...string) Resources {
+	return Resources{settle(before.s, func() state { return Snapshot(dataDirs...).s })}
 }
 
 // Len is the number of resources in the snapshot.
