@@ -109,6 +109,19 @@ func inheritCpuset(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.clone_children"), []byte("1"), 0)
 }
 
+// appControllers are the v1 hierarchies an app has a cgroup of its own
+// in, below the pod's: those of the controllers its isolators set
+// (memory; cpu for quota and shares) and the per-app CPU accounting
+// (cpuacct, often co-mounted with cpu). In the other hierarchies (pids,
+// blkio, devices, freezer, cpuset, name=systemd, and the v2 one of a
+// hybrid host) an app's processes stay in the pod's cgroup, as they did
+// in rkt, whose systemd made a unit's cgroup only in the hierarchies of
+// the controllers that unit set. Each hierarchy more costs every app a
+// mkdir, a tasks write and an rmdir (~0.1 ms, all under the kernel's
+// one cgroup mutex), so seven fewer save ~0.7 ms an app. Pure v2 hosts
+// have one hierarchy: the app cgroup is there.
+var appControllers = map[string]bool{"memory": true, "cpu": true, "cpuacct": true}
+
 // child creates the cgroup name below the pod's and returns its
 // manager. On v1 and hybrid hosts that is one mkdir per hierarchy (the
 // cpuset child takes the pod's cpus and mems through the
@@ -126,6 +139,9 @@ func (p *Pod) child(name string) (cgroups.Manager, error) {
 	}
 	paths := map[string]string{}
 	for ctrl, dir := range p.mgr.GetPaths() {
+		if !appControllers[ctrl] {
+			continue
+		}
 		c := filepath.Join(dir, name)
 		if err := os.Mkdir(c, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("creating cgroup %s: %w", c, err)
@@ -297,6 +313,14 @@ func removeEmpty(mgr cgroups.Manager) bool {
 	for _, p := range mgr.GetPaths() {
 		if !slices.Contains(dirs, p) {
 			dirs = append(dirs, p)
+		}
+	}
+	// The children (the apps', the stage1 leaf) are in an app
+	// controller's hierarchy when there is one (v1 and hybrid hosts).
+	for ctrl := range appControllers {
+		if d := mgr.Path(ctrl); d != "" {
+			dirs = append([]string{d}, slices.DeleteFunc(dirs, func(x string) bool { return x == d })...)
+			break
 		}
 	}
 	var children []string

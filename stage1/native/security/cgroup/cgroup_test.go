@@ -259,13 +259,41 @@ func waitJoined(t *testing.T, pid int, want string) {
 	t.Helper()
 	for range 200 {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-		if n := strings.Count(string(b), want); n > 0 && n == strings.Count(string(b), "\n") {
+		in, all := 0, 0
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if appHierarchy(l) {
+				all++
+				if strings.HasSuffix(l, want) {
+					in++
+				}
+			}
+		}
+		if all > 0 && in == all {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	t.Fatalf("pid %d not in %s on every hierarchy:\n%s", pid, want, b)
+	t.Fatalf("pid %d not in %s on every app hierarchy:\n%s", pid, want, b)
+}
+
+// appHierarchy reports whether a line of /proc/PID/cgroup is of a
+// hierarchy in which apps have cgroups of their own (appControllers; the
+// unified one on a pure v2 host).
+func appHierarchy(line string) bool {
+	f := strings.SplitN(line, ":", 3)
+	if len(f) != 3 {
+		return false
+	}
+	if f[1] == "" {
+		return cgroups.IsCgroup2UnifiedMode()
+	}
+	for _, c := range strings.Split(f[1], ",") {
+		if appControllers[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // startCmd is a ForkFunc starting cmd.
@@ -300,10 +328,12 @@ func cgroupsOf(t *testing.T, pid int) map[string]string {
 }
 
 // The supervisor is created in its cgroup on every hierarchy (each v1
-// controller and the v2 one), an app process ends up in the app's (born
-// in the v2 one, joining the v1 ones through TasksFiles), and the
-// caller, all its threads, stays where it was: the thread that joined
-// the stage1 cgroup to fork went back.
+// controller and the v2 one), an app process ends up in the app's in
+// the hierarchies apps have their own cgroups in (born in the v2 one of
+// a pure v2 host, joining the v1 ones through TasksFiles) and stays
+// where its parent is in the others, and the caller, all its threads,
+// stays where it was: the thread that joined the stage1 cgroup to fork
+// was thrown away.
 func TestStartBornInCgroup(t *testing.T) {
 	requireRoot(t)
 	before := cgroupsOf(t, os.Getpid())
@@ -327,11 +357,19 @@ func TestStartBornInCgroup(t *testing.T) {
 			want += "/" + leaf
 		}
 		lines := strings.Split(got, "\n")
-		if len(lines) != len(strings.Split(self, "\n")) {
+		selfLines := strings.Split(self, "\n")
+		if len(lines) != len(selfLines) {
 			t.Fatalf("hierarchies differ: %q vs %q", got, self)
 		}
-		for _, l := range lines {
+		for i, l := range lines {
 			if strings.HasPrefix(l, "0::") && !cgroups.IsCgroup2UnifiedMode() && !cgroups.IsCgroup2HybridMode() {
+				continue
+			}
+			if strings.HasPrefix(leaf, "app-") && !appHierarchy(l) {
+				// Not an app hierarchy: where its parent (we) is.
+				if l != selfLines[i] {
+					t.Errorf("%s: %s, want %s", leaf, l, selfLines[i])
+				}
 				continue
 			}
 			if !strings.HasSuffix(l, want) {
