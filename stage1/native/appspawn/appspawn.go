@@ -1,5 +1,7 @@
 // Package appspawn starts an app's process straight from the pod
-// supervisor: a raw fork whose child joins the app's cgroups, takes its
+// supervisor: a raw clone whose child (sharing the supervisor's memory
+// until its exec, like syscall.ForkExec's, on amd64) joins the app's
+// cgroups, takes its
 // oom_score_adj, root, working directory, credentials, capability sets,
 // no_new_privs and seccomp filter with raw system calls, and execs the
 // app. Everything the child applies is worked out before the fork; the
@@ -335,7 +337,7 @@ type cloneArgs struct {
 func (p *plan) fork(cgroupFD int) (int, error) {
 	var args *cloneArgs
 	if cgroupFD >= 0 {
-		args = &cloneArgs{flags: unix.CLONE_INTO_CGROUP, exitSignal: uint64(unix.SIGCHLD), cgroup: uint64(cgroupFD)}
+		args = &cloneArgs{flags: vforkFlags | unix.CLONE_INTO_CGROUP, exitSignal: uint64(unix.SIGCHLD), cgroup: uint64(cgroupFD)}
 	}
 	var pid uintptr
 	var errno syscall.Errno
@@ -343,10 +345,13 @@ func (p *plan) fork(cgroupFD int) (int, error) {
 	// is created (syscall.ForkExec's rule; ours are all O_CLOEXEC).
 	syscall.ForkLock.Lock()
 	runtimeBeforeFork()
+	// From here to the child's exec, as in syscall.forkAndExecInChild1:
+	// the child runs in this frame first and never returns from it, and
+	// we return from it only once the child executed or exited.
 	if args != nil {
-		pid, _, errno = syscall.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0)
+		pid, errno = rawVforkSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0)
 	} else {
-		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		pid, errno = rawVforkSyscall(syscall.SYS_CLONE, uintptr(vforkFlags|syscall.SIGCHLD), 0, 0)
 	}
 	if errno == 0 && pid == 0 {
 		p.child()
