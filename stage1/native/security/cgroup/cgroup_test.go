@@ -193,14 +193,14 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Whatever fails below, nothing of the pod stays.
+	t.Cleanup(func() { _ = DestroyByName(uuid) })
 	app, err := pod.App("app", nil)
 	if err != nil {
-		_ = pod.Destroy()
 		t.Fatal(err)
 	}
 	cmd := appCmd(t, app)
 	if _, err := app.Start(startCmd(cmd)); err != nil {
-		_ = pod.Destroy()
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
