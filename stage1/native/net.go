@@ -104,7 +104,15 @@ func (n *podNetns) teardown() {
 
 // teardownNetwork tears down the networks of a pod whose netns is gone
 // (gc): the helper releases the IPAM leases and the masquerading rules.
+// A pod that had no networks, or whose networks were torn down already,
+// needs no helper (the helper would find the same and return).
 func teardownNetwork(dir, uuid, localConfig string, l *logger) error {
+	if _, err := os.Stat(filepath.Join(dir, netspec.DoneFile)); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, stage1abi.NetInfoFile)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	_, err := runNetHelper(netspec.HelperRequest{
 		Op:          netspec.OpTeardown,
 		PodDir:      dir,

@@ -84,6 +84,10 @@ type PortMapping struct {
 	HostIP        string `json:"hostIP,omitempty"`
 }
 
+// DoneFile, in the pod directory, marks that the pod's networks were
+// torn down.
+const DoneFile = "net/torn-down"
+
 // HelperName is the network helper's path in the stage1 rootfs.
 const HelperName = "net"
 

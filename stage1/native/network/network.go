@@ -34,7 +34,7 @@ const (
 	// libcni's result cache.
 	Dir = "net"
 	// DoneFile marks that the pod's networks were torn down.
-	DoneFile = "net/torn-down"
+	DoneFile = netspec.DoneFile
 )
 
 // PluginsRel is where the stage1 image holds the CNI plugins.
