@@ -17,9 +17,8 @@ import (
 )
 
 // podNetns is the network namespace of a pod joined to CNI networks:
-// `run` holds it open from the supervisor's start until it tore the
-// networks down, so the plugins can still reach it once the supervisor
-// has exited.
+// `run` holds it open from the supervisor's start until the pod exited,
+// and lets it go before the CNI DEL (see teardown).
 type podNetns struct {
 	f   *os.File
 	req netspec.HelperRequest
