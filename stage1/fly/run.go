@@ -49,6 +49,7 @@ func Run(args []string) int {
 // run is Run after argument parsing: it returns the app's exit status,
 // or an error for a stage1 failure.
 func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
+	signals := podproc.NotifySignalsEarly()
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
@@ -127,7 +128,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	// terminal: then it stays in ours so that it can read the terminal,
 	// and the terminal's signals reach it directly.
 	fg := podproc.OwnsTerminal()
-	sigs := podproc.NotifySignals()
+	sigs := signals()
 	defer signal.Stop(sigs)
 	l.Debugf("starting %q (%s) as %d:%d %v in %s, cwd %s", app.Exec, execPath, creds.UID, creds.GID, creds.Groups, rootfs, wd)
 	pid, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lockFD, fg)

@@ -63,6 +63,7 @@ func CloneFlags(ra *stage1abi.RunArgs) (uintptr, error) {
 }
 
 func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
+	signals := podproc.NotifySignalsEarly()
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
@@ -164,7 +165,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if paths, err := json.Marshal(cg.Paths()); err == nil {
 		env = append(env, supervisor.CgroupPathsEnv+"="+string(paths))
 	}
-	sigs := podproc.NotifySignals()
+	sigs := signals()
 	defer signal.Stop(sigs)
 	// Born in the pod's cgroup rather than moved there (cgroup.Start).
 	// syscall.ForkExec, not os/exec: os.StartProcess first probes pidfd

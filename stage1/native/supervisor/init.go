@@ -117,6 +117,14 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD} {
 		unix.CloseOnExec(fd)
 	}
+	// os/signal's first Notify waits for a new OS thread (see
+	// podproc.NotifySignalsEarly): it happens while the pod is set up.
+	sigc := make(chan chan os.Signal, 1)
+	go func() {
+		sigs := make(chan os.Signal, 32)
+		signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+		sigc <- sigs
+	}()
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
@@ -256,8 +264,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	}
 	ids.Close() // the mounts keep their mapping
 
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+	sigs := <-sigc
 	if f := os.NewFile(SocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
