@@ -207,7 +207,6 @@ func TestPodStartBinariesLinkLess(t *testing.T) {
 		"./rkt-run-prepared":             {"net/http"},
 		"./stage1/native/cmd":            {"net/http", "github.com/containernetworking/cni/libcni", "github.com/opencontainers/cgroups/systemd"},
 		"./stage1/native/supervisor/cmd": {"net/http", "github.com/elastic/go-seccomp-bpf", "github.com/opencontainers/cgroups/systemd"},
-		"./stage1/native/appexec/cmd":    {"net/http", "github.com/elastic/go-seccomp-bpf", "encoding/xml"},
 	}
 	var pkgs []string
 	for p := range forbidden {

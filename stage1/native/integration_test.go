@@ -67,14 +67,13 @@ func needIntegration(t *testing.T) {
 		if buildDir, buildErr = os.MkdirTemp("", "native-test-bin-"); buildErr != nil {
 			return
 		}
-		// The supervisor, app-exec and network helper binaries lie
-		// beside the entrypoints binary, as in the stage1 image.
+		// The supervisor and the network helper lie beside the
+		// entrypoints binary, as in the stage1 image.
 		nativeBin = filepath.Join(buildDir, "native")
 		for bin, pkg := range map[string]string{
 			nativeBin: "github.com/rkt/rkt/stage1/native/cmd",
-			filepath.Join(buildDir, supervisor.BinaryName):    "github.com/rkt/rkt/stage1/native/supervisor/cmd",
-			filepath.Join(buildDir, supervisor.AppExecBinary): "github.com/rkt/rkt/stage1/native/appexec/cmd",
-			filepath.Join(buildDir, netspec.HelperName):       "github.com/rkt/rkt/stage1/native/network/cmd",
+			filepath.Join(buildDir, supervisor.BinaryName): "github.com/rkt/rkt/stage1/native/supervisor/cmd",
+			filepath.Join(buildDir, netspec.HelperName):    "github.com/rkt/rkt/stage1/native/network/cmd",
 		} {
 			cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -42,8 +42,8 @@ func buildFilters(pod *supervisor.Pod, insecure bool) (supervisor.Filters, error
 	return out, nil
 }
 
-// buildFilter assembles one app's filter, encoded for the app-exec
-// helper; nil when the app has none.
+// buildFilter assembles one app's filter, encoded for the supervisor
+// (load.Encode); nil when the app has none.
 func buildFilter(isos types.Isolators, insecure bool) ([]byte, error) {
 	f, err := seccomp.Build(isos, insecure)
 	if err != nil || !f.Active() {

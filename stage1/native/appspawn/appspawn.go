@@ -9,16 +9,13 @@
 // allocates nor grows its stack, like the child half of
 // syscall.ForkExec).
 //
-// It replaces, for the common case, starting every app process as the
-// app-exec helper (package appexec): a Go program of its own whose
-// runtime start-up alone costs ~0.9 ms of CPU per app and per pod start.
-// The helper stays for what a plain fork cannot do simply: a process in
-// a new user namespace (--private-users), whose id maps must be written
-// between its clone and its exec.
+// It replaced starting every app process as an app-exec helper, a Go
+// program of its own whose runtime start-up alone cost ~0.9 ms of CPU
+// per app and per pod start.
 //
-// The order of the steps is the security README's, and the app-exec
-// helper's: fds, process group or session, oom_score_adj, cgroups, root,
-// working directory, keep-caps, groups, gid, uid, capabilities,
+// The order of the steps is the security README's: fds, process group
+// or session, oom_score_adj, cgroups, user namespace (--private-users),
+// root, working directory, keep-caps, groups, gid, uid, capabilities,
 // no_new_privs, seccomp filter, exec. Only execve itself runs under the
 // filter, so a filter that allows the app's system calls always lets
 // the app start.
@@ -67,6 +64,11 @@ type Spec struct {
 	// Tasks are cgroup v1 `tasks` files: the child writes "0" to each,
 	// which moves it (and only it) into that cgroup.
 	Tasks []*os.File
+	// UserNS, when not nil, is a user namespace (--private-users) the
+	// child joins after the cgroups and before it changes its root: it
+	// then has every capability there, and takes its ids from that
+	// namespace's mapping.
+	UserNS *os.File
 }
 
 // Pending is a started process that may not have executed its program
@@ -90,11 +92,11 @@ func (p *Pending) Wait() error {
 		return nil
 	}
 	if n != len(rec) {
-		return fmt.Errorf("app-exec: reading the child's status: %v", err)
+		return fmt.Errorf("app start: reading the child's status: %v", err)
 	}
 	step := *(*uint32)(unsafe.Pointer(&rec[0]))
 	errno := syscall.Errno(*(*uint32)(unsafe.Pointer(&rec[4])))
-	return fmt.Errorf("app-exec: %s: %w", p.spec.describe(step), errno)
+	return fmt.Errorf("app start: %s: %w", p.spec.describe(step), errno)
 }
 
 // Start forks the child of s and returns it at once; Pending.Wait tells
@@ -127,6 +129,7 @@ const (
 	stepSetpgid
 	stepOOM
 	stepCgroup
+	stepUserNS
 	stepRoot
 	stepChroot
 	stepChdir
@@ -157,6 +160,8 @@ func (s *Spec) describe(step uint32) string {
 		return "setting oom_score_adj to " + strconv.Itoa(*s.OOMScoreAdj)
 	case stepCgroup:
 		return "joining the app's cgroup"
+	case stepUserNS:
+		return "joining the pod's user namespace"
 	case stepRoot, stepChroot:
 		return "changing root"
 	case stepChdir:
@@ -201,6 +206,7 @@ type plan struct {
 	oomPath        *byte
 	oom            []byte // nil: not set
 	tasks          []int
+	userNS         int // -1: none
 	zero           [1]byte
 	keepCaps       bool
 	groups         []uint32
@@ -239,32 +245,32 @@ type ownCapSets struct {
 	last      int
 }
 
-// plan works out the child's steps (capset.Apply's, for a process that
+// plan works out the child's steps (for a process that
 // starts as root with the supervisor's capabilities).
 func (s *Spec) plan() (*plan, error) {
 	if s.Path == "" || len(s.Argv) == 0 {
-		return nil, errors.New("app-exec: no program to execute")
+		return nil, errors.New("app start: no program to execute")
 	}
 	p := &plan{rootFD: s.RootFD, setpgid: s.Setpgid, setsid: s.Setsid, nnp: s.NoNewPrivs,
 		uid: uintptr(s.UID), gid: uintptr(s.GID), groups: s.Groups, keepCaps: s.UID != 0}
 	p.zero[0] = '0'
 	var err error
 	if p.path, err = syscall.BytePtrFromString(s.Path); err != nil {
-		return nil, fmt.Errorf("app-exec: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
 	dir := s.Dir
 	if dir == "" {
 		dir = "/"
 	}
 	if p.dir, err = syscall.BytePtrFromString(dir); err != nil {
-		return nil, fmt.Errorf("app-exec: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
 	p.dot, _ = syscall.BytePtrFromString(".")
 	if p.argv, err = syscall.SlicePtrFromStrings(s.Argv); err != nil {
-		return nil, fmt.Errorf("app-exec: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
 	if p.envv, err = syscall.SlicePtrFromStrings(s.Env); err != nil {
-		return nil, fmt.Errorf("app-exec: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
 	for i, f := range s.Stdio {
 		p.stdio[i] = -1
@@ -275,6 +281,10 @@ func (s *Spec) plan() (*plan, error) {
 	for _, f := range s.Tasks {
 		p.tasks = append(p.tasks, int(f.Fd()))
 	}
+	p.userNS = -1
+	if s.UserNS != nil {
+		p.userNS = int(s.UserNS.Fd())
+	}
 	if s.OOMScoreAdj != nil {
 		p.oomPath, _ = syscall.BytePtrFromString("/proc/self/oom_score_adj")
 		p.oom = []byte(strconv.Itoa(*s.OOMScoreAdj))
@@ -282,10 +292,10 @@ func (s *Spec) plan() (*plan, error) {
 
 	own, err := ownCaps()
 	if err != nil {
-		return nil, fmt.Errorf("app-exec: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
 	if own.perm&(1<<unix.CAP_SETPCAP) == 0 {
-		return nil, errors.New("app-exec: applying capabilities: CAP_SETPCAP is not permitted")
+		return nil, errors.New("app start: applying capabilities: CAP_SETPCAP is not permitted")
 	}
 	m := s.Caps
 	p.capHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -359,7 +369,7 @@ func (p *plan) fork(cgroupFD int) (int, error) {
 	runtimeAfterFork()
 	syscall.ForkLock.Unlock()
 	if errno != 0 {
-		return 0, fmt.Errorf("app-exec: fork: %w", errno)
+		return 0, fmt.Errorf("app start: fork: %w", errno)
 	}
 	return int(pid), nil
 }

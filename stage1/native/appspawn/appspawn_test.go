@@ -1,8 +1,11 @@
 package appspawn
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,5 +163,64 @@ func TestStartReportsTheFailedStep(t *testing.T) {
 func TestStartRefusesAnEmptySpec(t *testing.T) {
 	if _, err := Start(&Spec{}, -1); err == nil {
 		t.Error("Start of an empty spec succeeded")
+	}
+}
+
+// userNS returns a user namespace mapping 0..65535 to shift.. (a child
+// of ours that made it is gone; the fd keeps it).
+func userNS(t *testing.T, shift int) *os.File {
+	t.Helper()
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: shift, Size: 65536}}
+	cmd := exec.Command("/bin/sh", "-c", "read x")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, UidMappings: m, GidMappings: m, GidMappingsEnableSetgroups: true}
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no user namespace: %v", err)
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	w.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// In a user namespace (--private-users) the process has the namespace's
+// view of its ids and the shifted ids on the host.
+func TestStartInUserNS(t *testing.T) {
+	needRoot(t)
+	const shift = 300000
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, ws, err := run(t, &Spec{
+		Path:   "/bin/sh",
+		Argv:   []string{"sh", "-c", `echo uid=$(id -u) gid=$(id -g); cat /proc/self/uid_map; touch ` + dir + `/f; grep -E '^CapEff:' /proc/self/status`},
+		UID:    1000,
+		GID:    1000,
+		Groups: []uint32{1000, 5},
+		Caps:   capset.Masks{Bounding: 1 << unix.CAP_CHOWN},
+		UserNS: userNS(t, shift),
+	})
+	if err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, %v; output:\n%s", ws, err, out)
+	}
+	if !strings.Contains(out, "uid=1000 gid=1000") || !strings.Contains(out, "300000") {
+		t.Errorf("output:\n%s", out)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir+"/f", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != shift+1000 || st.Gid != shift+1000 {
+		t.Errorf("file made in the namespace owned by %d:%d on the host, want %d:%d", st.Uid, st.Gid, shift+1000, shift+1000)
 	}
 }

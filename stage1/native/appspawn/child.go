@@ -74,6 +74,13 @@ func (p *plan) steps() (uint32, syscall.Errno) {
 			return stepCgroup, e
 		}
 	}
+	if p.userNS >= 0 {
+		// A single-threaded process with its own fs_struct may join a
+		// user namespace (setns(2)); so is this child.
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.userNS), unix.CLONE_NEWUSER, 0); e != 0 {
+			return stepUserNS, e
+		}
+	}
 	if _, _, e := syscall.RawSyscall(syscall.SYS_FCHDIR, uintptr(p.rootFD), 0, 0); e != 0 {
 		return stepRoot, e
 	}

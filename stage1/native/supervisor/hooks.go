@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/atomicfile"
-	"github.com/rkt/rkt/stage1/native/appexec"
+	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
@@ -60,9 +60,9 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 // environment and working directory, but as root with every capability
 // and without seccomp filter or no_new_privs (rkt ran them as privileged
 // ExecStartPre/ExecStopPost commands). Its cgroup is the app's.
-func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appexec.Config, error) {
-	c := &appexec.Config{
-		Rootfs: ap.rootfs, Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env,
+func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appspawn.Spec, error) {
+	c := &appspawn.Spec{
+		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env,
 		UID: 0, GID: 0, Groups: []uint32{},
 	}
 	if err := secure(c, nil, true, nil); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
-	"github.com/rkt/rkt/stage1/native/appexec"
+	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -87,9 +87,9 @@ type supervisor struct {
 	filters Filters // the apps' seccomp filters, from `run`
 	cg      *cgroup.Pod
 
-	// userNS is the pod's id range with --private-users: every app
-	// process starts in a user namespace of that mapping.
-	userNS *userns.Range
+	// userNS is the pod's user namespace with --private-users (the one
+	// `run` made for idmapped mounts): every app process joins it.
+	userNS *os.File
 
 	// stopping is set when a stop signal arrived while a pre-start
 	// handler ran: the apps not started yet are not started.
@@ -189,7 +189,6 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		s.userNS = &r
 		if mode, _ := NetMode(ra.Net); mode != NetHost {
 			if err := allowUnprivilegedNet(); err != nil {
 				return 0, err
@@ -197,9 +196,11 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 		// `run` made the rootfs idmapped and passes the namespace for
 		// the volumes.
+		// The apps join it too: it stays open for the pod's life (the
+		// File owns the fd; ids only borrows it for the mounts).
 		unix.CloseOnExec(UserNSFD)
+		s.userNS = os.NewFile(UserNSFD, "pod-userns")
 		ids = &IDMapper{ids: r, nsfd: UserNSFD}
-		defer ids.Close()
 	}
 	for _, a := range p.Apps {
 		if err := checkSecurity(a, s.sec); err != nil {
@@ -262,7 +263,6 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			return 0, err
 		}
 	}
-	ids.Close() // the mounts keep their mapping
 
 	sigs := <-sigc
 	if f := os.NewFile(SocketFD, "enter-socket"); f != nil {
@@ -485,8 +485,8 @@ type appStart struct {
 	pe *pendingExec
 }
 
-// spawnApp starts the app-exec helper of an app without waiting for its
-// exec (finishStart does).
+// spawnApp starts the process of an app without waiting for its exec
+// (finishStart does).
 func (s *supervisor) spawnApp(ap *appProc) (*appStart, error) {
 	files, closeAfter, err := s.stdio(ap)
 	if err != nil {
@@ -517,10 +517,11 @@ func (s *supervisor) finishStart(st *appStart) error {
 	return atomicfile.Publish(ap.status+"-started", nil, publicFileMode)
 }
 
-// execConfig is the app-exec configuration of a process of the app.
-func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) (*appexec.Config, error) {
-	c := &appexec.Config{
-		Rootfs: ap.rootfs, Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
+// execConfig is how a process of the app starts (see spawn for the
+// rest: its root, stdio, cgroups, user namespace).
+func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) (*appspawn.Spec, error) {
+	c := &appspawn.Spec{
+		Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
 	}
 	if err := secure(c, ap.app.App.Isolators, s.sec.caps, ap.seccomp); err != nil {
@@ -540,9 +541,9 @@ func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd s
 	return s.startCfg(ap, cfg, files, sys)
 }
 
-// startCfg starts the app-exec helper with cfg in the app's cgroup,
+// startCfg starts a process of the app for cfg in the app's cgroup,
 // registers it with the reaper and waits until it executed the program.
-func (s *supervisor) startCfg(ap *appProc, cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
+func (s *supervisor) startCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
 	pe, ch, err := s.spawnCfg(ap, cfg, files, sys)
 	if err != nil {
 		return 0, nil, err
@@ -554,10 +555,8 @@ func (s *supervisor) startCfg(ap *appProc, cfg *appexec.Config, files []*os.File
 }
 
 // spawnCfg is startCfg without the wait for the exec.
-func (s *supervisor) spawnCfg(ap *appProc, cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
-	if s.userNS != nil {
-		setUserNS(sys, *s.userNS)
-	}
+func (s *supervisor) spawnCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
+	cfg.UserNS = s.userNS
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
 	s.starting++
@@ -569,7 +568,7 @@ func (s *supervisor) spawnCfg(ap *appProc, cfg *appexec.Config, files []*os.File
 		}
 		s.mu.Unlock()
 	}()
-	pe, err := spawn(cfg, files, sys, ap.cg, func(pid int) {
+	pe, err := spawn(cfg, ap.rootfs, files, sys, ap.cg, func(pid int) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if ws, ok := s.early[pid]; ok {

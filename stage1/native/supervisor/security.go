@@ -6,16 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"sync"
 	"syscall"
 
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
-	"github.com/rkt/rkt/stage1/native/appexec"
 	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
@@ -23,40 +18,25 @@ import (
 	"github.com/rkt/rkt/stage1/stage2app"
 )
 
-// Every app process and every entered command starts as the app-exec
-// helper (package appexec, /app-exec beside the supervisor in the stage1
-// image) with the app's stdio, born in the app's cgroup; the supervisor
-// then sends it an appexec.Config on appexec.ConfigFD (the pipe's EOF is
-// the go-ahead), in which everything the helper applies is worked out
-// already: the capability sets, no_new_privs and the assembled seccomp
-// filter.
-
-// appExecBinary is the helper binary (beside the supervisor's), opened
-// once: it is executed through /proc/self/fd (appexec.BinaryFD), which
-// resolves in the apps' user namespaces too.
-var appExecBinary = sync.OnceValues(func() (*os.File, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("locating the app-exec helper: %w", err)
-	}
-	path := filepath.Join(filepath.Dir(self), AppExecBinary)
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening the app-exec helper %s: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
-})
+// Every app process, event handler and entered command is forked by the
+// supervisor itself (package appspawn): its child joins the app's
+// cgroups and, with --private-users, the pod's user namespace, and
+// takes the app's root, credentials, capability sets, no_new_privs and
+// seccomp filter, all worked out here, before it execs the program.
 
 // secure fills c's capability sets (for c.UID), no_new_privs and seccomp
-// filter (filter, from Filters; nil for none) from the isolators.
-func secure(c *appexec.Config, isos types.Isolators, insecureCaps bool, filter []byte) error {
+// filter (filter, from Filters, encoded; nil for none) from the
+// isolators.
+func secure(c *appspawn.Spec, isos types.Isolators, insecureCaps bool, filter []byte) error {
 	set, err := caps.Compute(isos, insecureCaps)
 	if err != nil {
 		return err
 	}
 	c.Caps = set.ForUID(int(c.UID)).Masks()
 	c.NoNewPrivs = caps.NoNewPrivs(isos, int(c.UID), len(filter) > 0)
-	c.Seccomp = filter
+	if c.Seccomp, err = load.Decode(filter); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -134,42 +114,30 @@ type pendingExec struct {
 // error that stopped it.
 func (p *pendingExec) wait() error { return p.done() }
 
-// spawn starts a process of an app for cfg: directly (package appspawn)
-// unless it needs what only the app-exec helper does (a new user
-// namespace: --private-users); see spawnDirect and spawnAppExec.
-func spawn(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
-	if sys == nil || (sys.Cloneflags == 0 && sys.Credential == nil && !sys.Setctty && !sys.Foreground && len(files) <= 3) {
-		return spawnDirect(cfg, files, sys, cg, register)
+// spawn starts a process of an app for cfg (appspawn) in the app's
+// rootfs, with its stdio (files: stdin, stdout, stderr) and process
+// group or session (sys), in the app's cgroup cg (none when nil): born
+// in its v2 one, it joins the v1 ones and sets its oom_score_adj
+// itself. register is called with the pid right after the start. It
+// does not wait for the exec (pendingExec.wait does), so that the
+// processes of a pod's apps start together.
+func spawn(cfg *appspawn.Spec, rootfs string, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+	if len(files) > len(cfg.Stdio) {
+		return nil, fmt.Errorf("%d files for a process of %s: only stdio is passed on", len(files), rootfs)
 	}
-	return spawnAppExec(cfg, files, sys, cg, register)
-}
-
-// spawnDirect forks the process from the supervisor: its child applies
-// cfg with raw system calls and execs the program, with no helper
-// program in between (appspawn). It joins the app's v1 cgroups and sets
-// its oom_score_adj itself; the v2 cgroup is given to clone3.
-func spawnDirect(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
-	prog, err := load.Decode(cfg.Seccomp)
+	rootFD, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
-	}
-	rootFD, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
+		return nil, fmt.Errorf("open the app's rootfs %s: %w", rootfs, err)
 	}
 	defer unix.Close(rootFD)
-	spec := &appspawn.Spec{
-		Path: cfg.Path, Argv: cfg.Argv, Env: cfg.Env, Dir: cfg.Dir, RootFD: rootFD,
-		UID: cfg.UID, GID: cfg.GID, Groups: cfg.Groups,
-		Caps: cfg.Caps, NoNewPrivs: cfg.NoNewPrivs, Seccomp: prog,
-	}
-	copy(spec.Stdio[:], files)
+	cfg.RootFD = rootFD
+	copy(cfg.Stdio[:], files)
 	if sys != nil {
-		spec.Setpgid, spec.Setsid = sys.Setpgid, sys.Setsid
+		cfg.Setpgid, cfg.Setsid = sys.Setpgid, sys.Setsid
 	}
 	var pe *appspawn.Pending
 	fork := func(cgroupFD int) (int, error) {
-		p, err := appspawn.Start(spec, cgroupFD)
+		p, err := appspawn.Start(cfg, cgroupFD)
 		if err != nil {
 			return 0, err
 		}
@@ -178,7 +146,7 @@ func spawnDirect(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr
 	}
 	var pid int
 	if cg != nil {
-		spec.Tasks, spec.OOMScoreAdj = cg.TasksFiles(), cg.OOMScoreAdj()
+		cfg.Tasks, cfg.OOMScoreAdj = cg.TasksFiles(), cg.OOMScoreAdj()
 		pid, err = cg.StartSelf(fork)
 	} else {
 		pid, err = fork(-1)
@@ -188,108 +156,4 @@ func spawnDirect(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr
 	}
 	register(pid)
 	return &pendingExec{pid: pid, done: pe.Wait}, nil
-}
-
-// spawnAppExec starts the helper for cfg with the given stdio and
-// process attributes, in cg (when not nil), and hands it its
-// configuration; register is called with the pid right after the start.
-// It does not wait for the helper's exec (pendingExec.wait does): the
-// supervisor starts every app's helper first and then waits for them
-// all, so that the helpers' start-up (a Go runtime, the seccomp filter,
-// the exec) runs in parallel instead of one app after the other.
-func spawnAppExec(cfg *appexec.Config, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
-	helper, err := appExecBinary()
-	if err != nil {
-		return nil, err
-	}
-	var tasks []*os.File
-	if cg != nil {
-		tasks = cg.TasksFiles()
-	}
-	cfg.Cgroups = len(tasks)
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	er, ew, err := os.Pipe()
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	rootFD, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		r.Close()
-		ew.Close()
-		er.Close()
-		return nil, fmt.Errorf("open the app's rootfs %s: %w", cfg.Rootfs, err)
-	}
-	root := os.NewFile(uintptr(rootFD), "app-rootfs")
-	defer root.Close()
-	all := append(append(append([]*os.File{}, files...), r, ew, root, helper), tasks...)
-	fds := make([]uintptr, len(all))
-	for i, f := range all {
-		fds[i] = ^uintptr(0) // a nil file is closed in the helper
-		if f != nil {
-			fds[i] = f.Fd()
-		}
-	}
-	// syscall.ForkExec, not os.StartProcess: the latter probes pidfd
-	// support with a throw-away child first, a fork in the pod's hot path.
-	fork := func(cgroupFD int) (int, error) {
-		var attr syscall.SysProcAttr
-		if sys != nil {
-			attr = *sys
-		}
-		if cgroupFD >= 0 {
-			attr.UseCgroupFD, attr.CgroupFD = true, cgroupFD
-		}
-		return syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(appexec.BinaryFD), []string{AppExecBinary}, &syscall.ProcAttr{
-			Dir: "/", Env: helperEnv, Files: fds, Sys: &attr,
-		})
-	}
-	var pid int
-	if cg != nil {
-		// The helper joins the app's cgroup itself (see cgroup.Start).
-		pid, err = cg.Start(fork)
-	} else {
-		pid, err = fork(-1)
-	}
-	runtime.KeepAlive(all)
-	r.Close()
-	ew.Close()
-	root.Close()
-	if err != nil {
-		er.Close()
-		return nil, fmt.Errorf("starting the app-exec helper: %w", err)
-	}
-	register(pid)
-	if _, err := w.Write(data); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		er.Close()
-		return nil, fmt.Errorf("send the app's configuration: %w", err)
-	}
-	return &pendingExec{pid: pid, done: func() error { return helperError(er) }}, nil
-}
-
-// helperEnv is the app-exec helper's own environment (the app gets
-// Config.Env). One P: the helper's work is one thread's, and a Go
-// runtime with one P starts fewer threads: 0.86 ms of CPU instead of
-// 1.11 here, which counts when a pod's apps start together.
-var helperEnv = []string{"GOMAXPROCS=1"}
-
-// helperError returns once the helper executed the program (its error
-// pipe, close-on-exec, reached end of file), or with the error it
-// reported.
-func helperError(pipe *os.File) error {
-	msg, _ := io.ReadAll(pipe)
-	pipe.Close()
-	if len(msg) > 0 {
-		return errors.New(string(msg))
-	}
-	return nil
 }

@@ -1,15 +1,15 @@
 // Package supervisor is the pod supervisor of the native stage1: PID 1
 // of the pod's PID namespace. It sets up every app's mounts, starts all
-// apps at once, each through an app-exec helper that chroots into the
-// app's rootfs and applies its credentials, capabilities, seccomp filter
-// and cgroup, forwards signals, reaps, records exit statuses, serves
-// `enter` requests, and exits with the first failed app's status.
+// apps at once, each forked by itself (package appspawn) into the app's
+// rootfs with its credentials, capabilities, seccomp filter and cgroup,
+// forwards signals, reaps, records exit statuses, serves `enter`
+// requests, and exits with the first failed app's status.
 //
-// It is a binary of its own in the stage1 image (/init, also the
-// app-exec helper), apart from the `run`, `enter`, `gc` and `stop`
-// entrypoints (/native): it stays resident for the pod's whole life, and
-// so links nothing it does not need (no CNI, no metadata-service client,
-// no D-Bus), which keeps its memory and every helper's start small.
+// It is a binary of its own in the stage1 image (/init), apart from the
+// `run`, `enter`, `gc` and `stop` entrypoints (/native): it stays
+// resident for the pod's whole life, and so links nothing it does not
+// need (no CNI, no metadata-service client, no BPF assembler), which
+// keeps its memory and its start small.
 package supervisor
 
 import (
@@ -24,10 +24,6 @@ const EntrypointInit = "init"
 // BinaryName is the supervisor binary's file name, beside the stage1's
 // entrypoints binary in the stage1 rootfs.
 const BinaryName = "init"
-
-// AppExecBinary is the app-exec helper's file name (package appexec),
-// beside the supervisor's.
-const AppExecBinary = "app-exec"
 
 // Environment variables the outer `run` passes to the supervisor.
 const (
@@ -53,8 +49,8 @@ const (
 
 // Filters are the apps' seccomp filters, assembled by `run` while the
 // supervisor starts (so that the supervisor links no BPF assembler, whose
-// tables cost it 0.14 ms of start-up) and encoded for the app-exec
-// helper (load.Encode): app name → filter, nil for an app without one
+// tables cost it 0.14 ms of start-up) and encoded as raw instructions
+// (load.Encode): app name → filter, nil for an app without one
 // (--insecure-options=seccomp, or an isolator turning it off). `run`
 // writes them as JSON into a memfd passed as FiltersFD before the
 // go-ahead.

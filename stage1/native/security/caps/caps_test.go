@@ -2,18 +2,18 @@ package caps
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/rkt/rkt/stage1/native/security/caps/capset"
-
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
+	"github.com/rkt/rkt/stage1/native/appspawn"
+	"golang.org/x/sys/unix"
 )
 
 func iso(t *testing.T, name, value string) types.Isolator {
@@ -87,61 +87,58 @@ func TestComputeDisabled(t *testing.T) {
 	}
 }
 
-// helperEnv makes the re-executed test binary apply capabilities and exec
-// /bin/cat /proc/self/status, so the parent can check the app's view.
-const helperEnv = "RKT_CAPS_TEST_HELPER"
-
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		os.Exit(helper(mode))
-	}
-	os.Exit(m.Run())
-}
-
-func helper(mode string) int {
-	runtime.LockOSThread()
-	fail := func(err error) int { os.Stderr.WriteString(err.Error() + "\n"); return 1 }
-	r, _ := types.NewLinuxCapabilitiesRetainSet("CAP_NET_RAW", "CAP_SETPCAP")
-	i, err := r.AsIsolator()
-	if err != nil {
-		return fail(err)
-	}
-	s, err := Compute(types.Isolators{*i}, false)
-	if err != nil {
-		return fail(err)
-	}
-	if mode == "nonroot" {
-		if err := capset.KeepCaps(); err != nil {
-			return fail(err)
-		}
-		if err := syscall.Setgid(1000); err != nil {
-			return fail(err)
-		}
-		if err := syscall.Setuid(1000); err != nil {
-			return fail(err)
-		}
-		s = s.ForUID(1000)
-	}
-	if err := capset.Apply(s.Masks()); err != nil {
-		return fail(err)
-	}
-	cat, err := exec.LookPath("cat")
-	if err != nil {
-		return fail(err)
-	}
-	return fail(syscall.Exec(cat, []string{"cat", "/proc/self/status"}, os.Environ()))
-}
-
+// statusCaps starts cat /proc/self/status the way the supervisor starts
+// an app (appspawn) with the sets Compute gives for a retain-set of
+// CAP_NET_RAW and CAP_SETPCAP, as root (mode "root") or as uid 1000,
+// and returns its Cap* lines.
 func statusCaps(t *testing.T, mode string) map[string]string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	out, err := cmd.CombinedOutput()
+	cat, err := exec.LookPath("cat")
 	if err != nil {
-		t.Fatalf("helper: %v: %s", err, out)
+		t.Skip("no cat")
+	}
+	r, _ := types.NewLinuxCapabilitiesRetainSet("CAP_NET_RAW", "CAP_SETPCAP")
+	i, err := r.AsIsolator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compute(types.Isolators{*i}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := uint32(0)
+	if mode == "nonroot" {
+		uid = 1000
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(root)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe, err := appspawn.Start(&appspawn.Spec{
+		Path: cat, Argv: []string{"cat", "/proc/self/status"}, RootFD: root,
+		Stdio: [3]*os.File{nil, pw, os.Stderr}, UID: uid, GID: uid,
+		Caps: s.ForUID(int(uid)).Masks(),
+	}, -1)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		t.Fatal(err)
+	}
+	werr := pe.Wait()
+	out, _ := io.ReadAll(pr)
+	pr.Close()
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(pe.Pid, &ws, 0, nil)
+	if werr != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("cat: %v, %v: %s", werr, ws, out)
 	}
 	m := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {

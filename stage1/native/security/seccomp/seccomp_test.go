@@ -7,13 +7,14 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
-
 	"github.com/appc/spec/schema/types"
+	"github.com/rkt/rkt/stage1/native/appspawn"
+	"github.com/rkt/rkt/stage1/native/security/caps/capset"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -161,39 +162,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// helper runs in a re-executed test binary so filters never touch the test
-// process itself.
+// helper runs in the test binary started again under a filter (see
+// runHelper), so that filters never touch the test process itself.
 func helper(mode string) int {
-	runtime.LockOSThread()
 	fail := func(err error) int { os.Stderr.WriteString(err.Error() + "\n"); return 1 }
-	var isos types.Isolators
-	switch mode {
-	case "errno":
-		s, _ := types.NewLinuxSeccompRemoveSet("EPERM", "getcwd")
-		i, _ := s.AsIsolator()
-		isos = types.Isolators{*i}
-	case "kill":
-		s, _ := types.NewLinuxSeccompRemoveSet("", "getcwd")
-		i, _ := s.AsIsolator()
-		isos = types.Isolators{*i}
-	}
-	f, err := Build(isos, false)
-	if err != nil {
-		return fail(err)
-	}
-	if err := load.NoNewPrivs(); err != nil {
-		return fail(err)
-	}
-	prog, err := f.Raw()
-	if err != nil {
-		return fail(err)
-	}
-	if err := load.Filter(prog); err != nil {
-		return fail(err)
-	}
 	buf := make([]byte, 4096)
 	switch mode {
 	case "errno", "kill":
+		// Reached under the filter: the runtime's start did not trip it.
+		os.Stdout.WriteString("calling getcwd\n")
 		_, err := unix.Getcwd(buf)
 		if !errors.Is(err, syscall.EPERM) {
 			return fail(errors.New("getcwd: got " + errString(err) + ", want EPERM"))
@@ -250,15 +227,80 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func runHelper(t *testing.T, mode string) error {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Logf("helper %s output: %s", mode, out)
+// helperIsolators are the isolators of each helper mode: getcwd blocked
+// with EPERM, getcwd blocked (kill), and the default whitelist.
+func helperIsolators(t *testing.T, mode string) types.Isolators {
+	switch mode {
+	case "errno":
+		return types.Isolators{remove(t, `{"set":["getcwd"],"errno":"EPERM"}`)}
+	case "kill":
+		return types.Isolators{remove(t, `{"set":["getcwd"]}`)}
 	}
-	return err
+	return nil
+}
+
+// runHelper starts the test binary as helper mode under the filter of
+// the mode's isolators, as the supervisor starts an app (appspawn, with
+// no_new_privs and every capability), and returns how it ended.
+func runHelper(t *testing.T, mode string) (string, error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	prog, err := mustBuild(t, helperIsolators(t, mode)).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(root)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	pe, err := appspawn.Start(&appspawn.Spec{
+		Path: self, Argv: []string{self, "-test.run=^$"}, Env: append(os.Environ(), helperEnv+"="+mode),
+		Dir: wd, RootFD: root, Stdio: [3]*os.File{nil, out, out},
+		Caps:       capset.Masks{Bounding: ^uint64(0)},
+		NoNewPrivs: true, Seccomp: prog,
+	}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pe.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pe.Pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	if ws.Exited() && ws.ExitStatus() == 0 {
+		return string(b), nil
+	}
+	t.Logf("helper %s output: %s", mode, b)
+	return string(b), helperExit{ws}
+}
+
+// helperExit is how a helper that did not exit 0 ended.
+type helperExit struct{ ws syscall.WaitStatus }
+
+func (e helperExit) Error() string {
+	if e.ws.Signaled() {
+		return "killed by " + e.ws.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(e.ws.ExitStatus())
 }
 
 func requireSeccomp(t *testing.T) {
@@ -270,23 +312,23 @@ func requireSeccomp(t *testing.T) {
 
 func TestLoadErrno(t *testing.T) {
 	requireSeccomp(t)
-	if err := runHelper(t, "errno"); err != nil {
+	if _, err := runHelper(t, "errno"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestLoadKill(t *testing.T) {
 	requireSeccomp(t)
-	err := runHelper(t, "kill")
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGSYS {
-		t.Fatalf("want death by SIGSYS, got %v", err)
+	out, err := runHelper(t, "kill")
+	var he helperExit
+	if !errors.As(err, &he) || he.ws.Signal() != syscall.SIGSYS || !strings.Contains(out, "calling getcwd") {
+		t.Fatalf("want death by SIGSYS at getcwd, got %v (output %q)", err, out)
 	}
 }
 
 func TestLoadDefaultWhitelist(t *testing.T) {
 	requireSeccomp(t)
-	if err := runHelper(t, "default"); err != nil {
+	if _, err := runHelper(t, "default"); err != nil {
 		t.Fatal(err)
 	}
 }
