@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/uuid"
 
@@ -250,6 +251,42 @@ func (p *Pod) Manifest() (*schema.PodManifest, []byte, error) {
 		return nil, nil, fmt.Errorf("pod %s: invalid manifest: %w", p.UUID, err)
 	}
 	return &m, data, nil
+}
+
+// Outline is what stage0 needs of a pod manifest to hand the pod to its
+// stage1: the apps' names, in order, and the number of port forwards.
+type Outline struct {
+	Apps  []string
+	Ports int
+}
+
+// ManifestOutline reads the pod manifest's Outline without decoding the
+// whole manifest through the appc schema, whose first use in a process
+// costs ~0.2 ms of reflection (the stage1 decodes and checks it all).
+func (p *Pod) ManifestOutline() (*Outline, error) {
+	data, err := os.ReadFile(p.Path(stage1abi.PodManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: reading manifest: %w", p.UUID, err)
+	}
+	var m struct {
+		Apps []struct {
+			Name string `json:"name"`
+		} `json:"apps"`
+		Ports []json.RawMessage `json:"ports"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("pod %s: invalid manifest: %w", p.UUID, err)
+	}
+	o := &Outline{Ports: len(m.Ports)}
+	for _, a := range m.Apps {
+		// The names become paths in the pod directory: as checked as
+		// the schema would.
+		if _, err := types.NewACName(a.Name); err != nil {
+			return nil, fmt.Errorf("pod %s: invalid manifest: app name %q: %w", p.UUID, a.Name, err)
+		}
+		o.Apps = append(o.Apps, a.Name)
+	}
+	return o, nil
 }
 
 // Stage1Manifest returns the manifest of the pod's stage1 image.

@@ -370,3 +370,21 @@ func TestNetworks(t *testing.T) {
 		t.Error("broken net-info.json: no error")
 	}
 }
+
+// The outline is read without the schema, but its app names, which
+// become paths, are checked all the same.
+func TestManifestOutline(t *testing.T) {
+	p := rdCreate(t, rdRoot(t))
+	manifest := p.Path(stage1abi.PodManifestFile)
+	rdWrite(t, manifest, `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a"},{"name":"b-2"}],"ports":[{"name":"http","hostPort":8080}]}`)
+	o, err := p.ManifestOutline()
+	if err != nil || len(o.Apps) != 2 || o.Apps[0] != "a" || o.Apps[1] != "b-2" || o.Ports != 1 {
+		t.Fatalf("outline %+v, %v", o, err)
+	}
+	for _, bad := range []string{`{"apps":[{"name":"../../etc"}]}`, `{"apps":[{}]}`, `{"apps":`} {
+		rdWrite(t, manifest, bad)
+		if o, err := p.ManifestOutline(); err == nil {
+			t.Errorf("%s: outline %+v", bad, o)
+		}
+	}
+}

@@ -106,12 +106,11 @@ func mountTrees(p *pod.Pod) error {
 	if err := overlay(filepath.Join(trees, s1tree, "rootfs"), p.Path(filepath.Join(stage1abi.OverlayDir, "stage1")), s1root); err != nil {
 		return err
 	}
-	m, _, err := p.Manifest()
+	m, err := p.ManifestOutline()
 	if err != nil {
 		return err
 	}
-	for _, ra := range m.Apps {
-		app := string(ra.Name)
+	for _, app := range m.Apps {
 		info := filepath.Join(stage1abi.AppsInfoDir, app)
 		tree, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppTreeIDFile)))
 		if err != nil {

@@ -232,7 +232,7 @@ func RunPrepared() *cli.Command {
 					return fmt.Errorf("pod %q is being started by another process: %w", p.UUID, err)
 				}
 			}
-			m, _, err := p.Manifest()
+			m, err := p.ManifestOutline()
 			if err != nil {
 				return err
 			}
@@ -248,7 +248,7 @@ func RunPrepared() *cli.Command {
 					return err
 				}
 			}
-			if len(m.Ports) > 0 {
+			if m.Ports > 0 {
 				for _, n := range r.net {
 					if n == "host" || n == "none" {
 						return fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
