@@ -16,6 +16,7 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
+	cgroupfs "github.com/opencontainers/cgroups/fs"
 	"golang.org/x/sys/unix"
 )
 
@@ -431,5 +432,25 @@ func TestOpenPodAt(t *testing.T) {
 		if _, err := OpenPodAt(uuid, bad); err == nil {
 			t.Errorf("OpenPodAt accepted %v", bad)
 		}
+	}
+}
+
+// v1Paths finds the hierarchies as the library does, from one read of
+// mountinfo.
+func TestV1PathsAsTheLibrary(t *testing.T) {
+	if cgroups.IsCgroup2UnifiedMode() {
+		t.Skip("a v2 host has no v1 hierarchies")
+	}
+	rel := "/rkt-test-paths"
+	mine, err := v1Paths(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := cgroupfs.NewManager(&cgroups.Cgroup{Path: rel, Resources: &cgroups.Resources{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(mine, lib.GetPaths()) {
+		t.Errorf("v1Paths %v, the library %v", mine, lib.GetPaths())
 	}
 }
