@@ -26,9 +26,11 @@ import (
 // Exec starts a pod whose lock the caller holds: from prepare/ (rkt run)
 // or prepared/ (rkt run-prepared). files are written into the stage1
 // rootfs (paths relative to it) once it is mounted: the DNS files of
-// --dns-conf-mode=...stage0. It returns only on failure; the pod is then
-// left in run/, unlocked, as an exited pod for gc.
-func Exec(p *pod.Pod, args stage1abi.RunArgs, files map[string][]byte, warn func(string)) error {
+// --dns-conf-mode=...stage0. apps are the names of the pod's apps
+// (pod.ManifestOutline), whose overlays it mounts. It returns only on
+// failure; the pod is then left in run/, unlocked, as an exited pod for
+// gc.
+func Exec(p *pod.Pod, apps []string, args stage1abi.RunArgs, files map[string][]byte, warn func(string)) error {
 	s1, err := p.Stage1Manifest()
 	if err != nil {
 		return fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
@@ -63,7 +65,7 @@ func Exec(p *pod.Pod, args stage1abi.RunArgs, files map[string][]byte, warn func
 		return fmt.Errorf("pod %s: making mounts slave: %w", p.UUID, err)
 	}
 	if p.Overlay() {
-		if err := mountTrees(p); err != nil {
+		if err := mountTrees(p, apps); err != nil {
 			return fmt.Errorf("pod %s: %w", p.UUID, err)
 		}
 	}
@@ -94,9 +96,10 @@ func Exec(p *pod.Pod, args stage1abi.RunArgs, files map[string][]byte, warn func
 	return fmt.Errorf("pod %s: executing stage1 %s: %w", p.UUID, path, err)
 }
 
-// mountTrees mounts the stage1 and app overlays: the read-only tree as
-// the lower layer, the pod's own upper and work directories above it.
-func mountTrees(p *pod.Pod) error {
+// mountTrees mounts the stage1 overlay and those of apps: the read-only
+// tree as the lower layer, the pod's own upper and work directories
+// above it.
+func mountTrees(p *pod.Pod, apps []string) error {
 	s1tree, err := p.Stage1TreeID()
 	if err != nil {
 		return fmt.Errorf("stage1 tree: %w", err)
@@ -106,11 +109,7 @@ func mountTrees(p *pod.Pod) error {
 	if err := overlay(filepath.Join(trees, s1tree, "rootfs"), p.Path(filepath.Join(stage1abi.OverlayDir, "stage1")), s1root); err != nil {
 		return err
 	}
-	m, err := p.ManifestOutline()
-	if err != nil {
-		return err
-	}
-	for _, app := range m.Apps {
+	for _, app := range apps {
 		info := filepath.Join(stage1abi.AppsInfoDir, app)
 		tree, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppTreeIDFile)))
 		if err != nil {

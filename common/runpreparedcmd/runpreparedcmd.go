@@ -255,7 +255,7 @@ func RunPrepared() *cli.Command {
 					}
 				}
 			}
-			return runpod.Exec(p, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
+			return runpod.Exec(p, m.Apps, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
 		},
 	}
 }
