@@ -39,13 +39,12 @@ func stage1Rootfs() string {
 }
 
 // setupNetwork joins the netns of the supervisor (pid) to the pod's CNI
-// networks through the network helper, which records them in
-// net-info.json, and writes the CNI DNS settings. It returns nil for
-// --net=host and --net=none.
-func setupNetwork(dir string, ra *stage1abi.RunArgs, ports []netspec.PortMapping, pid int, l *logger) (*podNetns, error) {
-	mode, reqs, err := netspec.Parse(ra.Net)
-	if err != nil || mode != netspec.ModeCNI {
-		return nil, err
+// networks (mode and reqs: --net parsed) through the network helper,
+// which records them in net-info.json, and writes the CNI DNS settings.
+// It returns nil for --net=host and --net=none.
+func setupNetwork(dir string, ra *stage1abi.RunArgs, mode netspec.Mode, reqs []netspec.Request, ports []netspec.PortMapping, pid int, l *logger) (*podNetns, error) {
+	if mode != netspec.ModeCNI {
+		return nil, nil
 	}
 	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {

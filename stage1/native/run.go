@@ -79,7 +79,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	netMode, _, err := netspec.Parse(ra.Net)
+	netMode, netReqs, err := netspec.Parse(ra.Net)
 	if err != nil {
 		return 0, fmt.Errorf("failed to setup network: %w", err)
 	}
@@ -196,7 +196,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		proc.Kill()
 		return 0, err
 	}
-	netns, err := setupNetwork(dir, ra, ports, pid, l)
+	netns, err := setupNetwork(dir, ra, netMode, netReqs, ports, pid, l)
 	if err != nil {
 		proc.Kill()
 		return 0, err

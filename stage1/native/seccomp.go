@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
@@ -14,8 +15,8 @@ import (
 )
 
 // buildFilters assembles the seccomp filter of each app of the pod for
-// the supervisor (supervisor.Filters), once per distinct set of
-// isolators: the apps of a pod mostly share one, and assembling it is
+// the supervisor (supervisor.Filters), once per distinct set of seccomp
+// isolators (filterKey): the apps of a pod mostly share one, and assembling it is
 // ~0.1 ms of CPU. insecure is --insecure-options=seccomp. An isolator
 // error fails the pod before any app starts.
 func buildFilters(pod *supervisor.Pod, insecure bool) (supervisor.Filters, error) {
@@ -26,20 +27,36 @@ func buildFilters(pod *supervisor.Pod, insecure bool) (supervisor.Filters, error
 		if a.App != nil {
 			isos = a.App.Isolators
 		}
-		key, err := json.Marshal(isos)
-		if err != nil {
-			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
-		}
-		enc, ok := built[string(key)]
+		key := filterKey(isos)
+		enc, ok := built[key]
 		if !ok {
+			var err error
 			if enc, err = buildFilter(isos, insecure); err != nil {
 				return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 			}
-			built[string(key)] = enc
+			built[key] = enc
 		}
 		out[a.Name()] = enc
 	}
 	return out, nil
+}
+
+// filterKey is what decides an app's filter among its isolators: the
+// seccomp ones, as the manifest gives them.
+func filterKey(isos types.Isolators) string {
+	var b strings.Builder
+	for _, iso := range isos {
+		if iso.Name != types.LinuxSeccompRetainSetName && iso.Name != types.LinuxSeccompRemoveSetName {
+			continue
+		}
+		b.WriteString(iso.Name.String())
+		b.WriteByte(0)
+		if iso.ValueRaw != nil {
+			b.Write(*iso.ValueRaw)
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // buildFilter assembles one app's filter, encoded for the supervisor
