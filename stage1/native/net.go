@@ -14,6 +14,8 @@ import (
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/native/netspec"
 	"github.com/rkt/rkt/stage1/native/supervisor"
+	"github.com/rkt/rkt/stage1/podproc"
+	"golang.org/x/sys/unix"
 )
 
 // podNetns is the network namespace of a pod joined to CNI networks:
@@ -160,13 +162,7 @@ func runNetHelper(req netspec.HelperRequest, netns *os.File) (netspec.HelperRepl
 		inW.Close()
 	}()
 	out, readErr := io.ReadAll(outR)
-	var ws syscall.WaitStatus
-	for {
-		_, err = syscall.Wait4(pid, &ws, 0, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
+	ws, err := podproc.WaitPID(pid)
 	if err != nil {
 		return reply, fmt.Errorf("wait for the network helper: %w", err)
 	}
@@ -186,7 +182,7 @@ func runNetHelper(req netspec.HelperRequest, netns *os.File) (netspec.HelperRepl
 }
 
 // describeWait says how a process ended.
-func describeWait(ws syscall.WaitStatus) string {
+func describeWait(ws unix.WaitStatus) string {
 	if ws.Signaled() {
 		return "killed by " + ws.Signal().String()
 	}

@@ -87,10 +87,13 @@ func (p *Proc) Kill() {
 }
 
 // Wait waits for the process to exit and returns its wait status.
-func (p *Proc) Wait() (unix.WaitStatus, error) {
+func (p *Proc) Wait() (unix.WaitStatus, error) { return WaitPID(p.pid) }
+
+// WaitPID waits for the child pid to exit and returns its wait status.
+func WaitPID(pid int) (unix.WaitStatus, error) {
 	for {
 		var ws unix.WaitStatus
-		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		_, err := unix.Wait4(pid, &ws, 0, nil)
 		if err == unix.EINTR {
 			continue
 		}
