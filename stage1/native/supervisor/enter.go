@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -125,7 +124,14 @@ func (s *supervisor) runEntered(fd int, req *EnterRequest, files []*os.File) *En
 	if err != nil {
 		return &EnterReply{Error: err.Error()}
 	}
-	pid, ch, err := s.startWait(ap, bin, req.Argv, ap.wd, files, &syscall.SysProcAttr{Setsid: true})
+	cfg, err := s.execConfig(ap, bin, req.Argv, ap.wd)
+	var pid int
+	var ch chan unix.WaitStatus
+	if err == nil {
+		// In a session of its own (its terminal, if any, the caller's).
+		cfg.Setpgid, cfg.Setsid = false, true
+		pid, ch, err = s.startCfg(ap, cfg, files)
+	}
 	if err != nil {
 		return &EnterReply{Error: fmt.Sprintf("execute %q in app %q: %v", bin, a.Name(), err)}
 	}

@@ -62,7 +62,7 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 // ExecStartPre/ExecStopPost commands). Its cgroup is the app's.
 func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appspawn.Spec, error) {
 	c := &appspawn.Spec{
-		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env,
+		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env, Setpgid: !s.fg,
 		UID: 0, GID: 0, Groups: []uint32{},
 	}
 	if err := secure(c, nil, true, nil); err != nil {
@@ -84,7 +84,7 @@ func (s *supervisor) startHook(ap *appProc, h *hook) (int, chan unix.WaitStatus,
 		}
 		return 0, nil, err
 	}
-	pid, ch, err := s.startCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
+	pid, ch, err := s.startCfg(ap, cfg, files)
 	for _, f := range closeAfter {
 		f.Close()
 	}

@@ -269,8 +269,9 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		go s.serveEnter(f)
 	}
 	failed := -1
-	// Each app's helper starts as soon as its pre-start handler (if any)
-	// succeeded, alongside the next app's: a pod's apps start together.
+	// Each app's process starts as soon as its pre-start handler (if
+	// any) succeeded, alongside the next app's: a pod's apps start
+	// together.
 	spawns := make([]struct {
 		st  *appStart
 		err error
@@ -399,12 +400,11 @@ func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.Volu
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
-	cgErr, envErr := side.cgErr, side.envErr
-	if cgErr != nil {
-		return nil, cgErr
+	if side.cgErr != nil {
+		return nil, side.cgErr
 	}
-	if envErr != nil {
-		return nil, envErr
+	if side.envErr != nil {
+		return nil, side.envErr
 	}
 	ap.creds, err = stage2app.ResolveCredentials(ap.rootfs, a.App.User, a.App.Group, a.App.SupplementaryGIDs)
 	if err != nil {
@@ -496,7 +496,7 @@ func (s *supervisor) spawnApp(ap *appProc) (*appStart, error) {
 	if err != nil {
 		return nil, err
 	}
-	pe, ch, err := s.spawnCfg(ap, cfg, files, &syscall.SysProcAttr{Setpgid: !s.fg})
+	pe, ch, err := s.spawnCfg(ap, cfg, files)
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -518,10 +518,11 @@ func (s *supervisor) finishStart(st *appStart) error {
 }
 
 // execConfig is how a process of the app starts (see spawn for the
-// rest: its root, stdio, cgroups, user namespace).
+// rest: its root, stdio, cgroups, user namespace): in a process group
+// of its own unless the pod owns the terminal.
 func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd string) (*appspawn.Spec, error) {
 	c := &appspawn.Spec{
-		Dir: wd, Path: execPath, Argv: argv, Env: ap.env,
+		Dir: wd, Path: execPath, Argv: argv, Env: ap.env, Setpgid: !s.fg,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
 	}
 	if err := secure(c, ap.app.App.Isolators, s.sec.caps, ap.seccomp); err != nil {
@@ -530,21 +531,10 @@ func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd 
 	return c, nil
 }
 
-// startWait starts a process in an app (chrooted, with the app's
-// credentials) and registers it with the reaper: its wait status arrives
-// on the returned channel.
-func (s *supervisor) startWait(ap *appProc, execPath string, argv []string, wd string, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
-	cfg, err := s.execConfig(ap, execPath, argv, wd)
-	if err != nil {
-		return 0, nil, err
-	}
-	return s.startCfg(ap, cfg, files, sys)
-}
-
 // startCfg starts a process of the app for cfg in the app's cgroup,
 // registers it with the reaper and waits until it executed the program.
-func (s *supervisor) startCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File, sys *syscall.SysProcAttr) (int, chan unix.WaitStatus, error) {
-	pe, ch, err := s.spawnCfg(ap, cfg, files, sys)
+func (s *supervisor) startCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File) (int, chan unix.WaitStatus, error) {
+	pe, ch, err := s.spawnCfg(ap, cfg, files)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -555,7 +545,7 @@ func (s *supervisor) startCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File,
 }
 
 // spawnCfg is startCfg without the wait for the exec.
-func (s *supervisor) spawnCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File, sys *syscall.SysProcAttr) (*pendingExec, chan unix.WaitStatus, error) {
+func (s *supervisor) spawnCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File) (*pendingExec, chan unix.WaitStatus, error) {
 	cfg.UserNS = s.userNS
 	ch := make(chan unix.WaitStatus, 1)
 	s.mu.Lock()
@@ -568,7 +558,7 @@ func (s *supervisor) spawnCfg(ap *appProc, cfg *appspawn.Spec, files []*os.File,
 		}
 		s.mu.Unlock()
 	}()
-	pe, err := spawn(cfg, ap.rootfs, files, sys, ap.cg, func(pid int) {
+	pe, err := spawn(cfg, ap.rootfs, files, ap.cg, func(pid int) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if ws, ok := s.early[pid]; ok {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
@@ -115,13 +114,13 @@ type pendingExec struct {
 func (p *pendingExec) wait() error { return p.done() }
 
 // spawn starts a process of an app for cfg (appspawn) in the app's
-// rootfs, with its stdio (files: stdin, stdout, stderr) and process
-// group or session (sys), in the app's cgroup cg (none when nil): born
+// rootfs, with its stdio (files: stdin, stdout, stderr), in the app's
+// cgroup cg (none when nil): born
 // in its v2 one, it joins the v1 ones and sets its oom_score_adj
 // itself. register is called with the pid right after the start. It
 // does not wait for the exec (pendingExec.wait does), so that the
 // processes of a pod's apps start together.
-func spawn(cfg *appspawn.Spec, rootfs string, files []*os.File, sys *syscall.SysProcAttr, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
+func spawn(cfg *appspawn.Spec, rootfs string, files []*os.File, cg *cgroup.App, register func(pid int)) (*pendingExec, error) {
 	if len(files) > len(cfg.Stdio) {
 		return nil, fmt.Errorf("%d files for a process of %s: only stdio is passed on", len(files), rootfs)
 	}
@@ -132,9 +131,6 @@ func spawn(cfg *appspawn.Spec, rootfs string, files []*os.File, sys *syscall.Sys
 	defer unix.Close(rootFD)
 	cfg.RootFD = rootFD
 	copy(cfg.Stdio[:], files)
-	if sys != nil {
-		cfg.Setpgid, cfg.Setsid = sys.Setpgid, sys.Setsid
-	}
 	var pe *appspawn.Pending
 	fork := func(cgroupFD int) (int, error) {
 		p, err := appspawn.Start(cfg, cgroupFD)
