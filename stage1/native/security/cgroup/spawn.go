@@ -28,42 +28,33 @@ import (
 // must be created in: set syscall.SysProcAttr's UseCgroupFD and CgroupFD.
 type ForkFunc func(cgroupFD int) (int, error)
 
-// Start runs fork for a process that joins the app's cgroups itself
-// before it runs the app: the app-exec helper, which writes "0" to each
-// of TasksFiles (a thread-only move, like startIn's) from the thread
-// that then execs the app. The v2 cgroup, if any, is given to clone3
-// (CLONE_INTO_CGROUP). The app's os/linux/oom-score-adj isolator is
-// applied to the new process. So the supervisor moves none of its own
-// threads per app, and each helper makes its moves on its own CPU time.
-func (a *App) Start(fork ForkFunc) (int, error) {
-	v2, err := a.v2Dir()
-	if err != nil {
-		return 0, err
-	}
-	pid, err := forkV2(v2, fork)
-	if err != nil {
-		return 0, err
-	}
-	if a.oomScore != nil {
-		if err := WriteOOMScoreAdj(pid, *a.oomScore); err != nil {
-			_ = unix.Kill(pid, unix.SIGKILL)
-			return 0, err
-		}
-	}
-	return pid, nil
-}
-
-// StartSelf is Start for a process that applies the app's
-// oom_score_adj (OOMScoreAdj) itself, before it runs the app, as it
-// joins the v1 cgroups (TasksFiles) itself: a process forked straight
-// from the supervisor, which may exec before the supervisor could write
-// its oom_score_adj.
+// StartSelf runs fork for a process that joins the app's cgroups and
+// sets its oom_score_adj (OOMScoreAdj) itself before it runs the app,
+// as the supervisor's app processes do (stage1/native/appspawn): it
+// writes "0" to each of TasksFiles (a thread-only move, like startIn's),
+// and the v2 cgroup, if any, is given to clone3 (CLONE_INTO_CGROUP). So
+// the supervisor moves none of its own threads per app.
 func (a *App) StartSelf(fork ForkFunc) (int, error) {
 	v2, err := a.v2Dir()
 	if err != nil {
 		return 0, err
 	}
 	return forkV2(v2, fork)
+}
+
+// Start is StartSelf for a process that does not set its own
+// oom_score_adj: the app's os/linux/oom-score-adj isolator is written on
+// it once it is forked.
+func (a *App) Start(fork ForkFunc) (int, error) {
+	pid, err := a.StartSelf(fork)
+	if err != nil || a.oomScore == nil {
+		return pid, err
+	}
+	if err := WriteOOMScoreAdj(pid, *a.oomScore); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return 0, err
+	}
+	return pid, nil
 }
 
 // OOMScoreAdj is the app's os/linux/oom-score-adj isolator, nil when it
