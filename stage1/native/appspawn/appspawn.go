@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -75,10 +74,9 @@ type Spec struct {
 // yet.
 type Pending struct {
 	// Pid is the child's pid.
-	Pid   int
-	spec  *Spec
-	errR  *os.File
-	steps *plan
+	Pid  int
+	spec *Spec
+	errR *os.File
 }
 
 // Wait returns once the child executed its program (nil), or with what
@@ -87,7 +85,6 @@ func (p *Pending) Wait() error {
 	var rec [8]byte
 	n, err := io.ReadFull(p.errR, rec[:])
 	p.errR.Close()
-	runtime.KeepAlive(p.steps)
 	if n == 0 && (err == io.EOF || err == nil) {
 		return nil
 	}
@@ -113,13 +110,12 @@ func Start(s *Spec, cgroupFD int) (*Pending, error) {
 	}
 	p.pipe = int(errW.Fd())
 	pid, err := p.fork(cgroupFD)
-	runtime.KeepAlive(s)
 	errW.Close()
 	if err != nil {
 		errR.Close()
 		return nil, err
 	}
-	return &Pending{Pid: pid, spec: s, errR: errR, steps: p}, nil
+	return &Pending{Pid: pid, spec: s, errR: errR}, nil
 }
 
 // The child's steps, as it reports the one that failed.
