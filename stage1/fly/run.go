@@ -49,7 +49,7 @@ func Run(args []string) int {
 // run is Run after argument parsing: it returns the app's exit status,
 // or an error for a stage1 failure.
 func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	signals := podproc.NotifySignalsEarly()
+	signals := podproc.NotifyEarly(podproc.NotifySignals)
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)

@@ -63,7 +63,7 @@ func CloneFlags(ra *stage1abi.RunArgs) (uintptr, error) {
 }
 
 func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
-	signals := podproc.NotifySignalsEarly()
+	signals := podproc.NotifyEarly(podproc.NotifySignals)
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)

@@ -28,16 +28,17 @@ func OwnsTerminal() bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// NotifySignalsEarly starts NotifySignals on a goroutine and returns a
-// function that returns its channel, waiting for it if need be.
-// os/signal's first Notify starts, and waits for, an OS thread of the
-// runtime's own (the one that keeps the signal mask): ~0.35 ms here,
-// which then overlaps with the caller's work instead of delaying the
-// pod's start. Until the channel exists the signals keep their default
-// actions, as before any Notify; once it does, they wait in it.
-func NotifySignalsEarly() func() chan os.Signal {
+// NotifyEarly runs notify (NotifySignals, or another set of
+// signal.Notify calls) on a goroutine and returns a function that
+// returns its channel, waiting for it if need be. os/signal's first
+// Notify starts, and waits for, an OS thread of the runtime's own (the
+// one that keeps the signal mask): ~0.35 ms here, which then overlaps
+// with the caller's work instead of delaying the pod's start. Until the
+// channel exists the signals keep their default actions, as before any
+// Notify; once it does, they wait in it.
+func NotifyEarly(notify func() chan os.Signal) func() chan os.Signal {
 	ch := make(chan chan os.Signal, 1)
-	go func() { ch <- NotifySignals() }()
+	go func() { ch <- notify() }()
 	var sigs chan os.Signal
 	return func() chan os.Signal {
 		if sigs == nil {

@@ -117,14 +117,13 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD} {
 		unix.CloseOnExec(fd)
 	}
-	// os/signal's first Notify waits for a new OS thread (see
-	// podproc.NotifySignalsEarly): it happens while the pod is set up.
-	sigc := make(chan chan os.Signal, 1)
-	go func() {
+	// os/signal's first Notify waits for a new OS thread: it happens
+	// while the pod is set up.
+	signals := podproc.NotifyEarly(func() chan os.Signal {
 		sigs := make(chan os.Signal, 32)
 		signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-		sigc <- sigs
-	}()
+		return sigs
+	})
 	dir, err := os.Getwd()
 	if err != nil {
 		return 0, fmt.Errorf("pod directory: %w", err)
@@ -264,7 +263,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		}
 	}
 
-	sigs := <-sigc
+	sigs := signals()
 	if f := os.NewFile(SocketFD, "enter-socket"); f != nil {
 		go s.serveEnter(f)
 	}
