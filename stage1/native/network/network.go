@@ -33,8 +33,6 @@ const (
 	// Dir holds the copies of the network configurations a pod uses and
 	// libcni's result cache.
 	Dir = "net"
-	// DoneFile marks that the pod's networks were torn down.
-	DoneFile = netspec.DoneFile
 )
 
 // PluginsRel is where the stage1 image holds the CNI plugins.
@@ -381,10 +379,10 @@ func resolvConf(d types.DNS) string {
 // plugins only release the IPAM leases (the veths died with the netns)
 // and the plugins' ipMasq rules (pods of user networks, or made before
 // rkt masqueraded the built-in ones itself) are removed here. Teardown is idempotent; once it
-// succeeded it marks the pod (DoneFile) and later calls do nothing.
+// succeeded it marks the pod (netspec.DoneFile) and later calls do nothing.
 func Teardown(ctx context.Context, o Options, nsPath string) error {
 	o.fix()
-	if _, err := os.Stat(filepath.Join(o.PodDir, DoneFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(o.PodDir, netspec.DoneFile)); err == nil {
 		return nil
 	}
 	b, err := os.ReadFile(filepath.Join(o.PodDir, stage1abi.NetInfoFile))
@@ -447,7 +445,7 @@ func Teardown(ctx context.Context, o Options, nsPath string) error {
 	if portmapped {
 		cleanupPortmapChains(o.Debugf)
 	}
-	return os.WriteFile(filepath.Join(o.PodDir, DoneFile), nil, 0o644)
+	return os.WriteFile(filepath.Join(o.PodDir, netspec.DoneFile), nil, 0o644)
 }
 
 // masq reports whether a network's plugins ask for ipMasq.
