@@ -28,12 +28,9 @@ import (
 	"github.com/rkt/rkt/stage1/native/netspec"
 )
 
-// Files and directories in the pod directory.
-const (
-	// Dir holds the copies of the network configurations a pod uses and
-	// libcni's result cache.
-	Dir = "net"
-)
+// Dir, in the pod directory, holds the copies of the network
+// configurations a pod uses and libcni's result cache.
+const Dir = "net"
 
 // PluginsRel is where the stage1 image holds the CNI plugins.
 const PluginsRel = "usr/lib/rkt/plugins/net"
