@@ -205,12 +205,17 @@ func (f *Filter) linear(info *arch.Info) ([]bpf.Instruction, error) {
 			insts[i] = bpf.RetConstant{Val: f.blockAction()}
 		}
 	}
-	prog := []bpf.Instruction{
+	return append(f.archCheck(info), insts...), nil
+}
+
+// archCheck is the start of every program: a syscall of another
+// architecture than info's is blocked.
+func (f *Filter) archCheck(info *arch.Info) []bpf.Instruction {
+	return []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
 		bpf.RetConstant{Val: f.blockAction()},
 	}
-	return append(prog, insts...), nil
 }
 
 // Raw returns the assembled program of an active filter, as the kernel

@@ -54,12 +54,7 @@ func (f *Filter) tree(info *arch.Info) ([]bpf.Instruction, bool) {
 	if f.Mode == Blacklist {
 		listed, other = other, listed
 	}
-	prog := []bpf.Instruction{
-		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
-		bpf.RetConstant{Val: f.blockAction()},
-		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
-	}
+	prog := append(f.archCheck(info), bpf.LoadAbsolute{Off: 0, Size: 4}) // seccomp_data.nr
 	if info.ID == arch.X86_64.ID {
 		// The x32 ABI's numbers, as the library blocks them.
 		prog = append(prog,
