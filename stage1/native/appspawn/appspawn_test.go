@@ -1,8 +1,7 @@
-package appspawn
+package appspawn_test
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/stage1/native/appspawn"
+	"github.com/rkt/rkt/stage1/native/appspawn/appspawntest"
 	"github.com/rkt/rkt/stage1/native/security/caps/capset"
 )
 
@@ -23,37 +24,6 @@ func needRoot(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
 	}
-}
-
-// run starts s with the host's root, its stdout on a pipe, and returns
-// the output, the wait status and Wait's error.
-func run(t *testing.T, s *Spec) (string, syscall.WaitStatus, error) {
-	t.Helper()
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(root)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.RootFD = root
-	s.Stdio = [3]*os.File{nil, w, os.Stderr}
-	pe, err := Start(s, -1)
-	w.Close()
-	if err != nil {
-		r.Close()
-		t.Fatal(err)
-	}
-	werr := pe.Wait()
-	out, _ := io.ReadAll(r)
-	r.Close()
-	var ws syscall.WaitStatus
-	if _, err := syscall.Wait4(pe.Pid, &ws, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	return string(out), ws, werr
 }
 
 // errnoFilter returns EPERM for mkdir and mkdirat, and allows the rest
@@ -81,7 +51,7 @@ func TestStartAppliesEverything(t *testing.T) {
 	}
 	oom := 321
 	nbs := uint64(1) << unix.CAP_NET_BIND_SERVICE
-	out, ws, err := run(t, &Spec{
+	out, ws, err := appspawntest.Run(t, &appspawn.Spec{
 		Path: "/bin/sh",
 		Argv: []string{"sh", "-c", `grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; ` +
 			`echo oom=$(cat /proc/self/oom_score_adj) pwd=$(pwd) env=$FOO; mkdir sub 2>/dev/null || echo mkdir-denied`},
@@ -126,7 +96,7 @@ func TestStartAppliesEverything(t *testing.T) {
 
 func TestStartAsRootKeepsTheBoundingSetOnly(t *testing.T) {
 	needRoot(t)
-	out, ws, err := run(t, &Spec{
+	out, ws, err := appspawntest.Run(t, &appspawn.Spec{
 		Path: "/bin/sh",
 		Argv: []string{"sh", "-c", `grep -E '^(Uid|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status`},
 		Caps: capset.Masks{Bounding: 1 << unix.CAP_KILL},
@@ -144,13 +114,13 @@ func TestStartAsRootKeepsTheBoundingSetOnly(t *testing.T) {
 func TestStartReportsTheFailedStep(t *testing.T) {
 	needRoot(t)
 	for _, c := range []struct {
-		spec Spec
+		spec appspawn.Spec
 		want string
 	}{
-		{Spec{Path: "/nonexistent/prog", Argv: []string{"prog"}}, "execute /nonexistent/prog: no such file or directory"},
-		{Spec{Path: "/bin/sh", Argv: []string{"sh"}, Dir: "/nonexistent-dir"}, "chdir /nonexistent-dir: no such file or directory"},
+		{appspawn.Spec{Path: "/nonexistent/prog", Argv: []string{"prog"}}, "execute /nonexistent/prog: no such file or directory"},
+		{appspawn.Spec{Path: "/bin/sh", Argv: []string{"sh"}, Dir: "/nonexistent-dir"}, "chdir /nonexistent-dir: no such file or directory"},
 	} {
-		_, ws, err := run(t, &c.spec)
+		_, ws, err := appspawntest.Run(t, &c.spec)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want %q", err, c.want)
 		}
@@ -161,7 +131,7 @@ func TestStartReportsTheFailedStep(t *testing.T) {
 }
 
 func TestStartRefusesAnEmptySpec(t *testing.T) {
-	if _, err := Start(&Spec{}, -1); err == nil {
+	if _, err := appspawn.Start(&appspawn.Spec{}, -1); err == nil {
 		t.Error("Start of an empty spec succeeded")
 	}
 }
@@ -201,7 +171,7 @@ func TestStartInUserNS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, ws, err := run(t, &Spec{
+	out, ws, err := appspawntest.Run(t, &appspawn.Spec{
 		Path:   "/bin/sh",
 		Argv:   []string{"sh", "-c", `echo uid=$(id -u) gid=$(id -g); cat /proc/self/uid_map; touch ` + dir + `/f; grep -E '^CapEff:' /proc/self/status`},
 		UID:    1000,

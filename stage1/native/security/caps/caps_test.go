@@ -2,18 +2,16 @@ package caps
 
 import (
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
 	"github.com/rkt/rkt/stage1/native/appspawn"
-	"golang.org/x/sys/unix"
+	"github.com/rkt/rkt/stage1/native/appspawn/appspawntest"
 )
 
 func iso(t *testing.T, name, value string) types.Isolator {
@@ -113,35 +111,15 @@ func statusCaps(t *testing.T, mode string) map[string]string {
 	if mode == "nonroot" {
 		uid = 1000
 	}
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(root)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pe, err := appspawn.Start(&appspawn.Spec{
-		Path: cat, Argv: []string{"cat", "/proc/self/status"}, RootFD: root,
-		Stdio: [3]*os.File{nil, pw, os.Stderr}, UID: uid, GID: uid,
+	out, ws, err := appspawntest.Run(t, &appspawn.Spec{
+		Path: cat, Argv: []string{"cat", "/proc/self/status"}, UID: uid, GID: uid,
 		Caps: s.ForUID(int(uid)).Masks(),
-	}, -1)
-	pw.Close()
-	if err != nil {
-		pr.Close()
-		t.Fatal(err)
-	}
-	werr := pe.Wait()
-	out, _ := io.ReadAll(pr)
-	pr.Close()
-	var ws syscall.WaitStatus
-	_, _ = syscall.Wait4(pe.Pid, &ws, 0, nil)
-	if werr != nil || ws.ExitStatus() != 0 {
-		t.Fatalf("cat: %v, %v: %s", werr, ws, out)
+	})
+	if err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("cat: %v, %v: %s", err, ws, out)
 	}
 	m := map[string]string{}
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		if k, v, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(k, "Cap") {
 			m[k] = strings.TrimSpace(v)
 		}

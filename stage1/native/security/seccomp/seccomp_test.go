@@ -14,6 +14,7 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/rkt/rkt/stage1/native/appspawn"
+	"github.com/rkt/rkt/stage1/native/appspawn/appspawntest"
 	"github.com/rkt/rkt/stage1/native/security/caps/capset"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -259,42 +260,24 @@ func runHelper(t *testing.T, mode string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(root)
-	out, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	pe, err := appspawn.Start(&appspawn.Spec{
+	out, ws, err := appspawntest.Run(t, &appspawn.Spec{
 		Path: self, Argv: []string{self, "-test.run=^$"}, Env: append(os.Environ(), helperEnv+"="+mode),
-		Dir: wd, RootFD: root, Stdio: [3]*os.File{nil, out, out},
+		Dir:        wd,
 		Caps:       capset.Masks{Bounding: ^uint64(0)},
 		NoNewPrivs: true, Seccomp: prog,
-	}, -1)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pe.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	var ws syscall.WaitStatus
-	if _, err := syscall.Wait4(pe.Pid, &ws, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(out.Name())
 	if ws.Exited() && ws.ExitStatus() == 0 {
-		return string(b), nil
+		return out, nil
 	}
-	t.Logf("helper %s output: %s", mode, b)
-	return string(b), helperExit{ws}
+	t.Logf("helper %s output: %s", mode, out)
+	return out, helperExit{ws}
 }
 
 // helperExit is how a helper that did not exit 0 ended.
-type helperExit struct{ ws syscall.WaitStatus }
+type helperExit struct{ ws unix.WaitStatus }
 
 func (e helperExit) Error() string {
 	if e.ws.Signaled() {
