@@ -15,6 +15,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
+	"github.com/rkt/rkt/stage1/native/forkthread"
 	"github.com/rkt/rkt/stage1/native/netspec"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/native/supervisor"
@@ -79,6 +80,23 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The supervisor is forked on a thread of its own (see
+	// cgroup.StartSupervisor), which makes the pod's network namespace
+	// first, alongside the work below: in the clone itself a new
+	// network namespace cost ~0.5 ms of the pod start.
+	forkFlags := flags
+	var netSetup func() error
+	if flags&unix.CLONE_NEWNET != 0 {
+		forkFlags &^= unix.CLONE_NEWNET
+		netSetup = func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("new network namespace: %w", err)
+			}
+			return nil
+		}
+	}
+	forker := forkthread.Start(netSetup)
+	defer forker.End()
 	netMode, netReqs, err := netspec.Parse(ra.Net)
 	if err != nil {
 		return 0, fmt.Errorf("failed to setup network: %w", err)
@@ -170,8 +188,8 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	// Born in the pod's cgroup rather than moved there (cgroup.Start).
 	// syscall.ForkExec, not os/exec: os.StartProcess first probes pidfd
 	// support with a throw-away child, a fork on every pod start.
-	pid, err := cg.StartSupervisor(func(cgroupFD int) (int, error) {
-		sys := &syscall.SysProcAttr{Cloneflags: flags}
+	pid, err := cg.StartSupervisor(forker, func(cgroupFD int) (int, error) {
+		sys := &syscall.SysProcAttr{Cloneflags: forkFlags}
 		if cgroupFD >= 0 {
 			sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
 		}

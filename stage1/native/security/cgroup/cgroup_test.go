@@ -17,6 +17,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
 	cgroupfs "github.com/opencontainers/cgroups/fs"
+	"github.com/rkt/rkt/stage1/native/forkthread"
 	"golang.org/x/sys/unix"
 )
 
@@ -385,7 +386,7 @@ func TestStartBornInCgroup(t *testing.T) {
 	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
 	check(cmd, "app-app")
 	cmd = exec.Command("sleep", "100")
-	if _, err := pod.StartSupervisor(startCmd(cmd)); err != nil {
+	if _, err := pod.StartSupervisor(forkthread.Start(nil), startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
 	check(cmd, SupervisorLeaf())

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/forkthread"
 )
 
 // Moving a process into a cgroup by writing its pid to cgroup.procs takes
@@ -99,18 +100,27 @@ func (a *App) v2Dir() (string, error) {
 	return "", nil
 }
 
-// StartSupervisor runs fork so that the process it creates (the pod's
-// supervisor) is born in the pod's cgroup (SupervisorLeaf).
-func (p *Pod) StartSupervisor(fork ForkFunc) (int, error) {
+// StartSupervisor runs fork on t so that the process it creates (the
+// pod's supervisor) is born in the pod's cgroup (SupervisorLeaf), as
+// t's last work (Thread.Last). t's setup may have changed it further (the pod's network
+// namespace, made there while the cgroups were made).
+func (p *Pod) StartSupervisor(t *forkthread.Thread, fork ForkFunc) (int, error) {
+	defer t.End()
 	leaf := SupervisorLeaf()
-	if leaf == "" {
-		return startIn(p.mgr, "/"+Prefix+p.uuid, fork)
+	mgr, rel := p.mgr, "/"+Prefix+p.uuid
+	if leaf != "" {
+		var err error
+		if mgr, err = p.child(leaf); err != nil {
+			return 0, fmt.Errorf("creating the stage1 cgroup of pod %s: %w", p.uuid, err)
+		}
+		rel += "/" + leaf
 	}
-	mgr, err := p.child(leaf)
-	if err != nil {
-		return 0, fmt.Errorf("creating the stage1 cgroup of pod %s: %w", p.uuid, err)
-	}
-	return startIn(mgr, "/"+Prefix+p.uuid+"/"+leaf, fork)
+	var pid int
+	err := t.Last(func() (err error) {
+		pid, err = forkIn(mgr, rel, fork)
+		return err
+	})
+	return pid, err
 }
 
 // SupervisorLeaf is the cgroup below the pod's the supervisor lives in:
@@ -125,39 +135,12 @@ func SupervisorLeaf() string {
 	return ""
 }
 
-// startIn forks on an OS thread of its own that joins mgr's v1 cgroups
-// (rel is their path below each hierarchy's root), with the v2 cgroup
-// passed for CLONE_INTO_CGROUP (forkV2). The thread is then thrown
-// away: its goroutine ends with the thread still locked, and the Go
-// runtime ends such a thread instead of running other goroutines on it,
-// in the wrong cgroups. That costs a thread, and saves writing the
+// forkIn joins mgr's v1 cgroups (rel is their path below each
+// hierarchy's root) on the calling thread, a forkthread.Thread, and forks
+// with the v2 cgroup passed for CLONE_INTO_CGROUP (forkV2). The thread is
+// thrown away afterwards: that costs a thread, and saves writing the
 // thread's own cgroups back into every hierarchy (~0.25 ms on a hybrid
-// host with ten). The main thread, which the runtime never ends, is not
-// used.
-func startIn(mgr cgroups.Manager, rel string, fork ForkFunc) (int, error) {
-	type result struct {
-		pid int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// Hold the main thread while another goroutine, which
-			// cannot land on it now, does the work.
-			pid, err := startIn(mgr, rel, fork)
-			runtime.UnlockOSThread()
-			ch <- result{pid, err}
-			return
-		}
-		pid, err := forkIn(mgr, rel, fork)
-		ch <- result{pid, err} // the thread ends with the goroutine
-	}()
-	r := <-ch
-	return r.pid, r.err
-}
-
-// forkIn is startIn on the locked thread.
+// host with ten).
 func forkIn(mgr cgroups.Manager, rel string, fork ForkFunc) (int, error) {
 	v2 := ""
 	var joined []string
