@@ -3,7 +3,6 @@ package fly
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -129,7 +128,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	// and the terminal's signals reach it directly.
 	fg := podproc.OwnsTerminal()
 	sigs := signals()
-	defer signal.Stop(sigs)
+	defer podproc.StopLate(sigs)
 	l.Debugf("starting %q (%s) as %d:%d %v in %s, cwd %s", app.Exec, execPath, creds.UID, creds.GID, creds.Groups, rootfs, wd)
 	pid, err := startApp(rootfs, execPath, app.Exec, wd, env, creds, lockFD, fg)
 	if err != nil {

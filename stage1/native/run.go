@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -184,7 +183,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		env = append(env, supervisor.CgroupPathsEnv+"="+string(paths))
 	}
 	sigs := signals()
-	defer signal.Stop(sigs)
+	defer podproc.StopLate(sigs)
 	// Born in the pod's cgroup rather than moved there (cgroup.Start).
 	// syscall.ForkExec, not os/exec: os.StartProcess first probes pidfd
 	// support with a throw-away child, a fork on every pod start.
