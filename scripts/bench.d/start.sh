@@ -3,7 +3,7 @@
 # Each row is one whole start-run-exit-teardown of a container; the image
 # is already in place (bundle, rootfs copy, loaded image, ACI on disk).
 
-DESCRIPTION="start a container running /bin/true from the busybox rootfs: floor, crun, runc, systemd-nspawn, podman, rkt"
+DESCRIPTION="start a container running /bin/true from the busybox rootfs: floors, crun, runc, systemd-nspawn, podman, rkt"
 
 bench() {
 	local labels=("floor: unshare+chroot" "crun run" "runc run" "systemd-nspawn" "podman run --network=none" "rkt run") l
@@ -15,6 +15,14 @@ bench() {
 
 	# the floor: the namespaces a container gets, a chroot, nothing else
 	row "${labels[0]}" -- unshare -fmpiun --mount-proc chroot "$rootfs" /bin/true
+	# rkt's floor: its chain of processes (dispatcher, prepare,
+	# run-prepared, stage1 run, supervisor) as empty Go programs that
+	# only exec or fork the next, the last one /bin/true
+	if go build -trimpath -ldflags "-s -w" -o "$BENCH_TMP/execchain" "$ROOT/scripts/bench.d/execchain" >>"$BENCH_LOG" 2>&1; then
+		row "floor: rkt's exec chain, empty" -- "$BENCH_TMP/execchain" /bin/true
+	else
+		skip "floor: rkt's exec chain, empty" "go build of scripts/bench.d/execchain failed (see log)"
+	fi
 
 	# OCI runtimes, one bundle (a copy of the rootfs, runc spec's config)
 	local have_bundle=""
