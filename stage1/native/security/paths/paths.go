@@ -132,7 +132,10 @@ func applyFD(rootfs string) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(mnt)
+	// Closing the detached masks mount unmounts it, and an unmount
+	// waits for an RCU grace period (~0.1 ms here): on another thread,
+	// while the app's setup goes on. Its copies stay.
+	defer func() { go unix.Close(mnt) }()
 	root, err := unix.Openat2(unix.AT_FDCWD, rootfs, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
 	if err != nil {
 		return fmt.Errorf("opening rootfs %s: %w", rootfs, err)
