@@ -17,8 +17,9 @@ import (
 	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
 	cgroupfs "github.com/opencontainers/cgroups/fs"
-	"github.com/rkt/rkt/stage1/native/forkthread"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/forkthread"
 )
 
 func iso(t *testing.T, name, value string) types.Isolator {
