@@ -2,10 +2,13 @@ package appspawn_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -192,5 +195,65 @@ func TestStartInUserNS(t *testing.T) {
 	}
 	if st.Uid != shift+1000 || st.Gid != shift+1000 {
 		t.Errorf("file made in the namespace owned by %d:%d on the host, want %d:%d", st.Uid, st.Gid, shift+1000, shift+1000)
+	}
+}
+
+// Apps are started side by side (appspawn's forks share the fork lock):
+// each child gets its own spec, and all of them run.
+func TestStartSideBySide(t *testing.T) {
+	needRoot(t)
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(root)
+	const n = 8
+	type result struct {
+		out    string
+		status int
+		err    error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, w, err := os.Pipe()
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			defer r.Close()
+			pe, err := appspawn.Start(&appspawn.Spec{
+				Path: "/bin/sh", Argv: []string{"sh", "-c", "echo app $N; exit $N", "sh"},
+				Env: []string{"N=" + strconv.Itoa(i)}, Dir: "/", RootFD: root,
+				Stdio: [3]*os.File{nil, w, w},
+			}, -1)
+			w.Close()
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			if err := pe.Wait(); err != nil {
+				results[i].err = err
+				return
+			}
+			out, _ := io.ReadAll(r)
+			var ws unix.WaitStatus
+			if _, err := unix.Wait4(pe.Pid, &ws, 0, nil); err != nil {
+				results[i].err = err
+				return
+			}
+			results[i] = result{out: string(out), status: ws.ExitStatus()}
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.err != nil {
+			t.Errorf("app %d: %v", i, r.err)
+			continue
+		}
+		if want := "app " + strconv.Itoa(i) + "\n"; r.out != want || r.status != i {
+			t.Errorf("app %d: wrote %q and exited %d, want %q and %d", i, r.out, r.status, want, i)
+		}
 	}
 }
