@@ -22,12 +22,17 @@ type testImage struct {
 	Version string
 	Files   map[string]string // rootfs path -> content
 	Deps    []string          // dependency image names
+	Arch    string            // the arch label; amd64 when empty
 }
 
 // makeACI writes a gzip ACI and returns its path and full image ID.
 func makeACI(t *testing.T, dir string, img testImage) (string, string) {
 	t.Helper()
-	labels := []map[string]string{{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}}
+	arch := img.Arch
+	if arch == "" {
+		arch = "amd64"
+	}
+	labels := []map[string]string{{"name": "os", "value": "linux"}, {"name": "arch", "value": arch}}
 	if img.Version != "" {
 		labels = append(labels, map[string]string{"name": "version", "value": img.Version})
 	}

@@ -191,6 +191,19 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
+// An image for another architecture is refused before anything of a pod
+// is made (reference CLI-RUN-22), whether its tree was rendered or not.
+func TestRunRefusesForeignArch(t *testing.T) {
+	e, _ := runEnv(t)
+	path, _ := makeACI(t, t.TempDir(), testImage{Name: "example.com/arm", Version: "1", Arch: "aarch64"})
+	e.Rkt("fetch", "--insecure-options=image", path).OK(t)
+	e.Rkt("run", "example.com/arm:1").Fails(t, 254, `image example.com/arm:1: bad arch "aarch64"`)
+	e.Rkt("prepare", "example.com/arm:1").Fails(t, 254, `bad arch "aarch64"`)
+	if out := e.Rkt("list", "--no-legend").OK(t).Stdout; strings.TrimSpace(out) != "" {
+		t.Errorf("pods left after the refusals:\n%s", out)
+	}
+}
+
 func TestRunConcurrent(t *testing.T) {
 	e, _ := runEnv(t)
 	var wg sync.WaitGroup
