@@ -411,6 +411,34 @@ func stopOnCleanup(t *testing.T, e *harness.Env, uuid string, cmd *exec.Cmd) {
 	})
 }
 
+// forgetIPAMState removes, at the end of the test, the state directory
+// that host-local keeps for a network the test defines (its last
+// reserved address and a lock, in /var/lib/cni/networks/NAME), when the
+// test made it and no address is reserved in it any more: a reservation
+// left is a leak, which the leak check reports. Register it before the
+// pods of the network start, so that it runs after their clean-up.
+func forgetIPAMState(t *testing.T, name string) {
+	t.Helper()
+	dir := filepath.Join("/var/lib/cni/networks", name)
+	if _, err := os.Lstat(dir); err == nil {
+		return // not made by this test
+	}
+	t.Cleanup(func() {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if n := e.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
+				return
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing host-local's state of network %s: %v", name, err)
+		}
+	})
+}
+
 // leaseOwner returns the container id (pod uuid) holding host-local's
 // lease of ip in dir, or "" when ip is free. Checking the owner and not
 // just the file keeps the checks right when other pods (of concurrent
@@ -536,6 +564,7 @@ func TestNetBridgeNetwork(t *testing.T) {
 	}
 	br := fmt.Sprintf("rktbr%06x", rnd.Intn(1<<24))
 	name := "br" + br[5:]
+	forgetIPAMState(t, name)
 	t.Cleanup(func() {
 		if _, err := os.Stat("/sys/class/net/" + br); err == nil {
 			if out, err := exec.Command("ip", "link", "del", br).CombinedOutput(); err != nil {
@@ -734,6 +763,7 @@ func TestNetRestrictedOverrideMacvlan(t *testing.T) {
 	}
 	subnet := fmt.Sprintf("10.214.%d", 1+rand.Intn(250))
 	override := `{"cniVersion":"0.4.0","name":"default","type":"ptp","ipMasq":false,"ipam":{"type":"host-local","subnet":"` + subnet + `.0/24","routes":[{"dst":"0.0.0.0/0"}]}}`
+	forgetIPAMState(t, "default")
 	if err := os.WriteFile(filepath.Join(netd, "50-default.conf"), []byte(override), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -754,6 +784,7 @@ func TestNetRestrictedOverrideMacvlan(t *testing.T) {
 	exec.Command("ip", "link", "set", master, "up").Run()
 	mv := fmt.Sprintf("10.215.%d", 1+rand.Intn(250))
 	conf := `{"cniVersion":"0.4.0","name":"mv","type":"macvlan","master":"` + master + `","ipam":{"type":"host-local","subnet":"` + mv + `.0/24"}}`
+	forgetIPAMState(t, "mv")
 	if err := os.WriteFile(filepath.Join(netd, "30-mv.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -774,6 +805,7 @@ func TestNetDNSFromCNI(t *testing.T) {
 	}
 	subnet := fmt.Sprintf("10.216.%d", 1+rand.Intn(250))
 	conf := `{"cniVersion":"0.4.0","name":"withdns","type":"ptp","ipMasq":false,"dns":{"nameservers":["10.9.8.7"],"search":["cni.example"]},"ipam":{"type":"host-local","subnet":"` + subnet + `.0/24"}}`
+	forgetIPAMState(t, "withdns")
 	if err := os.WriteFile(filepath.Join(netd, "40-withdns.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,13 @@ func snapshot() state {
 			}
 		}
 	}
+	// host-local's state directory of each network in the default CNI
+	// place: those of the networks tests define go with their tests
+	// (rkt's own networks keep theirs, in rkt-networks, like a host).
+	m, _ := filepath.Glob("/var/lib/cni/networks/*")
+	for _, d := range m {
+		s["ipam state "+d] = true
+	}
 	return s
 }
 
