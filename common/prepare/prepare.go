@@ -19,6 +19,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/common/aci"
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/config"
 	"github.com/rkt/rkt/common/dirs"
@@ -127,7 +128,7 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 	if p.opts.PodManifest != "" {
 		pm, err = p.readPodManifest()
 	} else {
-		pm, err = p.buildPodManifest(infos)
+		pm, err = p.buildPodManifest(infos, trees)
 	}
 	if err != nil {
 		return nil, err
@@ -326,8 +327,6 @@ func appNames(apps []appTree) []string {
 	return out
 }
 
-// buildPodManifest resolves the app images and makes the manifest from
-// the command line.
 // resolveImages returns each app's image in the store, in the order of
 // the apps, having checked its OS and architecture. An image given for
 // several apps is resolved (and fetched) once.
@@ -361,14 +360,14 @@ func (p *preparer) resolveImages() ([]*store.ImageInfo, error) {
 }
 
 // buildPodManifest makes the pod manifest of the apps, whose images are
-// infos (resolveImages).
-func (p *preparer) buildPodManifest(infos []*store.ImageInfo) (*schema.PodManifest, error) {
+// infos (resolveImages), with the manifests that trees read.
+func (p *preparer) buildPodManifest(infos []*store.ImageInfo, trees map[string]appTree) (*schema.PodManifest, error) {
 	images := make([]podspec.Image, len(infos))
 	parsed := map[string]podspec.Image{}
 	for i, info := range infos {
 		img, ok := parsed[info.Key]
 		if !ok {
-			m, err := p.st.ParsedManifest(info.Key)
+			m, err := aci.ParseManifest(trees[info.Key].manifest)
 			if err != nil {
 				return nil, err
 			}
