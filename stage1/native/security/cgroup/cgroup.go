@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -293,15 +292,6 @@ func OOMScoreAdj(isos types.Isolators) (int, bool, error) {
 		return 0, false, err
 	}
 	return *oom, true, nil
-}
-
-// WriteOOMScoreAdj sets /proc/<pid>/oom_score_adj.
-func WriteOOMScoreAdj(pid, score int) error {
-	p := filepath.Join("/proc", strconv.Itoa(pid), "oom_score_adj")
-	if err := os.WriteFile(p, []byte(strconv.Itoa(score)), 0o644); err != nil {
-		return fmt.Errorf("setting oom_score_adj of pid %d: %w", pid, err)
-	}
-	return nil
 }
 
 // removeEmpty removes the pod cgroup of mgr and its children on every

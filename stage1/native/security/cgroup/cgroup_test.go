@@ -130,7 +130,7 @@ func TestPodAppLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := appCmd(t, app)
-	if _, err := app.Start(startCmd(cmd)); err != nil {
+	if _, err := startApp(app, startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
@@ -203,7 +203,7 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := appCmd(t, app)
-	if _, err := app.Start(startCmd(cmd)); err != nil {
+	if _, err := startApp(app, startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
@@ -224,9 +224,9 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	}
 }
 
-// joinEnv makes the re-executed test binary do what the app-exec helper
-// does: join the cgroups of the tasks files it got from fd 3 on (the
-// value is their number), then exec sleep.
+// joinEnv makes the re-executed test binary do what an app process does
+// before its exec (stage1/native/appspawn): join the cgroups of the tasks
+// files it got from fd 3 on (the value is their number), then exec sleep.
 const joinEnv = "RKT_CGROUP_TEST_JOIN"
 
 func TestMain(m *testing.M) {
@@ -246,8 +246,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// appCmd is a process for App.Start: the test binary joining the app's
-// cgroups like the app-exec helper, then sleeping.
+// appCmd is a process for startApp: the test binary joining the app's
+// cgroups like an app process, then sleeping.
 func appCmd(t *testing.T, app *App) *exec.Cmd {
 	t.Helper()
 	tasks := app.TasksFiles()
@@ -381,7 +381,7 @@ func TestStartBornInCgroup(t *testing.T) {
 		}
 	}
 	cmd := appCmd(t, app)
-	if _, err := app.Start(startCmd(cmd)); err != nil {
+	if _, err := startApp(app, startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
 	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
@@ -455,4 +455,21 @@ func TestV1PathsAsTheLibrary(t *testing.T) {
 	if !maps.Equal(mine, lib.GetPaths()) {
 		t.Errorf("v1Paths %v, the library %v", mine, lib.GetPaths())
 	}
+}
+
+// startApp starts, through fork, a process that joins the app's cgroups
+// itself (appCmd) but does not set its oom_score_adj, as an app process
+// does (App.StartSelf): the app's os/linux/oom-score-adj isolator is
+// written on it once it is forked.
+func startApp(a *App, fork ForkFunc) (int, error) {
+	pid, err := a.StartSelf(fork)
+	if err != nil || a.OOMScoreAdj() == nil {
+		return pid, err
+	}
+	p := filepath.Join("/proc", strconv.Itoa(pid), "oom_score_adj")
+	if err := os.WriteFile(p, []byte(strconv.Itoa(*a.OOMScoreAdj())), 0o644); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return 0, fmt.Errorf("setting oom_score_adj of pid %d: %w", pid, err)
+	}
+	return pid, nil
 }

@@ -32,7 +32,7 @@ type ForkFunc func(cgroupFD int) (int, error)
 // StartSelf runs fork for a process that joins the app's cgroups and
 // sets its oom_score_adj (OOMScoreAdj) itself before it runs the app,
 // as the supervisor's app processes do (stage1/native/appspawn): it
-// writes "0" to each of TasksFiles (a thread-only move, like startIn's),
+// writes "0" to each of TasksFiles (a thread-only move, like forkIn's),
 // and the v2 cgroup, if any, is given to clone3 (CLONE_INTO_CGROUP). So
 // the supervisor moves none of its own threads per app.
 func (a *App) StartSelf(fork ForkFunc) (int, error) {
@@ -41,21 +41,6 @@ func (a *App) StartSelf(fork ForkFunc) (int, error) {
 		return 0, err
 	}
 	return forkV2(v2, fork)
-}
-
-// Start is StartSelf for a process that does not set its own
-// oom_score_adj: the app's os/linux/oom-score-adj isolator is written on
-// it once it is forked.
-func (a *App) Start(fork ForkFunc) (int, error) {
-	pid, err := a.StartSelf(fork)
-	if err != nil || a.oomScore == nil {
-		return pid, err
-	}
-	if err := WriteOOMScoreAdj(pid, *a.oomScore); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		return 0, err
-	}
-	return pid, nil
 }
 
 // OOMScoreAdj is the app's os/linux/oom-score-adj isolator, nil when it
@@ -102,8 +87,9 @@ func (a *App) v2Dir() (string, error) {
 
 // StartSupervisor runs fork on t so that the process it creates (the
 // pod's supervisor) is born in the pod's cgroup (SupervisorLeaf), as
-// t's last work (Thread.Last). t's setup may have changed it further (the pod's network
-// namespace, made there while the cgroups were made).
+// t's last work (Thread.Last). t's setup may have changed the thread
+// further (the pod's network namespace, made there while the cgroups
+// were made).
 func (p *Pod) StartSupervisor(t *forkthread.Thread, fork ForkFunc) (int, error) {
 	defer t.End()
 	leaf := SupervisorLeaf()
