@@ -15,10 +15,10 @@ import (
 	"syscall"
 
 	"github.com/appc/spec/schema/types"
-	libseccomp "github.com/elastic/go-seccomp-bpf"
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/security/seccomp/syscalls"
 )
 
 // Mode says how Filter.Syscalls is interpreted.
@@ -76,7 +76,7 @@ func Build(isos types.Isolators, disabled bool) (*Filter, error) {
 	if disabled {
 		return &Filter{Disabled: true}, nil
 	}
-	info, err := arch.GetInfo("")
+	info, err := syscalls.Current()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
@@ -124,7 +124,7 @@ func Build(isos types.Isolators, disabled bool) (*Filter, error) {
 			}
 			names = append(names, known(info, g)...)
 		default:
-			if _, ok := info.SyscallNames[e]; !ok {
+			if _, ok := info.Number(e); !ok {
 				return nil, fmt.Errorf("isolator %s: unknown syscall %q on %s", found.Name, e, info.Name)
 			}
 			names = append(names, e)
@@ -154,18 +154,13 @@ func ParseErrno(name string) (syscall.Errno, error) {
 // blockAction is the seccomp return value for a blocked syscall.
 func (f *Filter) blockAction() uint32 {
 	if f.Errno != 0 {
-		return uint32(libseccomp.ActionErrno) | uint32(f.Errno)&unix.SECCOMP_RET_DATA
+		return unix.SECCOMP_RET_ERRNO | uint32(f.Errno)&unix.SECCOMP_RET_DATA
 	}
-	return uint32(libseccomp.ActionKillProcess)
+	return unix.SECCOMP_RET_KILL_PROCESS
 }
 
-// placeholder is the default action handed to the assembler for whitelists;
-// the library only accepts bare actions as default, so it is swapped for the
-// real "errno N"/kill value afterwards. No group of ours uses it.
-const placeholder = libseccomp.ActionTrace
-
 // Instructions returns the BPF program of f: a binary search over the
-// listed syscall numbers (tree.go), or the library's list where that
+// listed syscall numbers (tree.go), or a list of comparisons where that
 // does not fit. Syscalls of a foreign architecture (e.g. i386 via int
 // 0x80 on amd64) are always blocked, so a blacklist cannot be bypassed
 // through the compat ABI.
@@ -173,7 +168,7 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	if !f.Active() {
 		return nil, errors.New("seccomp filter is disabled")
 	}
-	info, err := arch.GetInfo("")
+	info, err := syscalls.Current()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
@@ -183,37 +178,36 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 	if prog, ok := f.tree(info); ok {
 		return prog, nil
 	}
-	return f.linear(info)
+	return f.linear(info), nil
 }
 
-// linear is the library's program for f: one comparison per syscall.
-func (f *Filter) linear(info *arch.Info) ([]bpf.Instruction, error) {
-	p := libseccomp.Policy{}
-	if f.Mode == Whitelist {
-		p.DefaultAction = placeholder
-		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.ActionAllow}}
-	} else {
-		p.DefaultAction = libseccomp.ActionAllow
-		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.Action(f.blockAction())}}
+// linear is f's program as one comparison per listed syscall number,
+// each followed by its own return, so that no jump is longer than one
+// instruction whatever the length of the list (a syscall outside a
+// whitelist walks it in full: the binary search is used wherever it
+// fits). It decides as the tree does (TestTreeMatchesLibrary).
+func (f *Filter) linear(info *syscalls.Arch) []bpf.Instruction {
+	listed, other := uint32(unix.SECCOMP_RET_ALLOW), f.blockAction()
+	if f.Mode == Blacklist {
+		listed, other = other, listed
 	}
-	insts, err := p.Assemble()
-	if err != nil {
-		return nil, fmt.Errorf("assembling seccomp filter: %w", err)
-	}
-	for i, in := range insts {
-		if r, ok := in.(bpf.RetConstant); ok && r.Val == uint32(placeholder) && f.Mode == Whitelist {
-			insts[i] = bpf.RetConstant{Val: f.blockAction()}
+	prog := f.prologue(info)
+	for _, r := range ranges(info, f.Syscalls) {
+		for nr := r.lo; nr <= r.hi; nr++ {
+			prog = append(prog,
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nr, SkipTrue: 1},
+				bpf.RetConstant{Val: listed})
 		}
 	}
-	return append(f.archCheck(info), insts...), nil
+	return append(prog, bpf.RetConstant{Val: other})
 }
 
 // archCheck is the start of every program: a syscall of another
 // architecture than info's is blocked.
-func (f *Filter) archCheck(info *arch.Info) []bpf.Instruction {
+func (f *Filter) archCheck(info *syscalls.Arch) []bpf.Instruction {
 	return []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: info.Audit, SkipTrue: 1},
 		bpf.RetConstant{Val: f.blockAction()},
 	}
 }
@@ -238,10 +232,10 @@ func (f *Filter) Raw() ([]unix.SockFilter, error) {
 
 // known keeps the names the architecture has; groups list syscalls of all
 // architectures.
-func known(info *arch.Info, names []string) []string {
+func known(info *syscalls.Arch, names []string) []string {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if _, ok := info.SyscallNames[n]; ok {
+		if _, ok := info.Number(n); ok {
 			out = append(out, n)
 		}
 	}

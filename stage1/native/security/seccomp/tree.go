@@ -3,33 +3,35 @@ package seccomp
 import (
 	"slices"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/security/seccomp/syscalls"
 )
 
-// The library assembles a filter as one comparison per listed syscall:
-// rkt's default whitelist is 285 of them, which the kernel checks and
-// compiles at every app start (~0.25 ms of the exec path here) and
-// which a syscall outside the list walks in full. tree assembles the
-// same decisions as a binary search over the ranges of consecutive
-// listed syscall numbers: the default whitelist is 32 ranges, 5 to 6
-// levels deep, 135 instructions instead of 295, and a syscall takes at
-// most a dozen comparisons. TestTreeMatchesLibrary runs both programs on
-// every syscall number and compares their answers.
+// A filter as one comparison per listed syscall (go-seccomp-bpf's
+// programs, and linear's) is long: rkt's default whitelist is 285
+// syscalls, which the kernel checks and compiles at every app start
+// (~0.25 ms of the exec path here) and which a syscall outside the list
+// walks in full. tree assembles the same decisions as a binary search
+// over the ranges of consecutive listed syscall numbers: the default
+// whitelist is 32 ranges, 5 to 6 levels deep, 135 instructions instead
+// of 295, and a syscall takes at most a dozen comparisons.
+// TestTreeMatchesLibrary runs the tree, linear's list and the library's
+// program on every syscall number and compares their answers.
 
-// x32Errno is what the library returns for the x32 ABI's syscall
-// numbers (those with the X32 bit set on x86-64): ENOSYS.
+// x32Errno is what a program returns for the x32 ABI's syscall numbers
+// (those with the X32 bit set on x86-64): ENOSYS.
 const x32Errno = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 
 // numRange is a range of syscall numbers, both ends included.
 type numRange struct{ lo, hi uint32 }
 
 // ranges returns the sorted ranges of consecutive numbers of names.
-func ranges(info *arch.Info, names []string) []numRange {
+func ranges(info *syscalls.Arch, names []string) []numRange {
 	var nums []uint32
 	for _, n := range names {
-		if nr, ok := info.SyscallNames[n]; ok {
+		if nr, ok := info.Number(n); ok {
 			nums = append(nums, uint32(nr))
 		}
 	}
@@ -48,24 +50,31 @@ func ranges(info *arch.Info, names []string) []numRange {
 
 // tree returns f's program as a binary search, or false when a jump of
 // the search would not fit BPF's 8-bit offsets (a list of well over a
-// hundred ranges); the library's program is used then.
-func (f *Filter) tree(info *arch.Info) ([]bpf.Instruction, bool) {
+// hundred ranges); linear is used then.
+func (f *Filter) tree(info *syscalls.Arch) ([]bpf.Instruction, bool) {
 	listed, other := uint32(unix.SECCOMP_RET_ALLOW), f.blockAction()
 	if f.Mode == Blacklist {
 		listed, other = other, listed
-	}
-	prog := append(f.archCheck(info), bpf.LoadAbsolute{Off: 0, Size: 4}) // seccomp_data.nr
-	if info.ID == arch.X86_64.ID {
-		// The x32 ABI's numbers, as the library blocks them.
-		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpLessThan, Val: uint32(arch.X32.SeccompMask), SkipTrue: 1},
-			bpf.RetConstant{Val: x32Errno})
 	}
 	search, ok := searchTree(ranges(info, f.Syscalls), listed, other)
 	if !ok {
 		return nil, false
 	}
-	return append(prog, search...), true
+	return append(f.prologue(info), search...), true
+}
+
+// prologue is the start of every program: the architecture check, the
+// load of the syscall number and, on x86-64, the refusal of the x32
+// ABI's numbers (with ENOSYS, as go-seccomp-bpf's programs, which rkt
+// used before, refuse them).
+func (f *Filter) prologue(info *syscalls.Arch) []bpf.Instruction {
+	prog := append(f.archCheck(info), bpf.LoadAbsolute{Off: 0, Size: 4}) // seccomp_data.nr
+	if info.HasX32() {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpLessThan, Val: syscalls.X32Bit, SkipTrue: 1},
+			bpf.RetConstant{Val: x32Errno})
+	}
+	return prog
 }
 
 // searchTree decides whether the number in A lies in one of rs (sorted,

@@ -6,9 +6,39 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
+	libseccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt/rkt/stage1/native/security/seccomp/syscalls"
 )
+
+// libraryProgram is go-seccomp-bpf's program for f, behind the same
+// architecture check: the reference that rkt's programs are held to.
+func libraryProgram(t *testing.T, f *Filter, info *syscalls.Arch) []bpf.Instruction {
+	t.Helper()
+	// The library takes only bare actions as the default: a whitelist's
+	// default is a placeholder swapped for "errno N"/kill afterwards.
+	const placeholder = libseccomp.ActionTrace
+	p := libseccomp.Policy{}
+	if f.Mode == Whitelist {
+		p.DefaultAction = placeholder
+		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.ActionAllow}}
+	} else {
+		p.DefaultAction = libseccomp.ActionAllow
+		p.Syscalls = []libseccomp.SyscallGroup{{Names: f.Syscalls, Action: libseccomp.Action(f.blockAction())}}
+	}
+	insts, err := p.Assemble()
+	if err != nil {
+		t.Fatalf("assembling the library's program: %v", err)
+	}
+	for i, in := range insts {
+		if r, ok := in.(bpf.RetConstant); ok && r.Val == uint32(placeholder) && f.Mode == Whitelist {
+			insts[i] = bpf.RetConstant{Val: f.blockAction()}
+		}
+	}
+	return append(f.archCheck(info), insts...)
+}
 
 // seccompData is a struct seccomp_data with nr and arch, in the byte
 // order x/net/bpf's VM loads words in (big endian; the kernel uses the
@@ -20,12 +50,12 @@ func seccompData(nr, auditArch uint32) []byte {
 	return b
 }
 
-// TestTreeMatchesLibrary runs the binary search and the library's list
-// of comparisons on every syscall number (and the x32 and a foreign
-// architecture's) for rkt's groups as whitelists and blacklists, with
-// and without an errno: the answers must be the same.
+// TestTreeMatchesLibrary runs the binary search, linear's list and the
+// library's list of comparisons on every syscall number (and the x32
+// and a foreign architecture's) for rkt's groups as whitelists and
+// blacklists, with and without an errno: the answers must be the same.
 func TestTreeMatchesLibrary(t *testing.T) {
-	info, err := arch.GetInfo("")
+	info, err := syscalls.Current()
 	if err != nil {
 		t.Skip(err)
 	}
@@ -46,64 +76,74 @@ func TestTreeMatchesLibrary(t *testing.T) {
 			&Filter{Mode: Blacklist, Syscalls: list},
 			&Filter{Mode: Blacklist, Syscalls: list, Errno: 13})
 	}
-	all := known(info, func() []string {
-		var out []string
-		for n := range info.SyscallNames {
-			out = append(out, n)
-		}
-		return out
-	}())
+	all := info.Names()
 	// Single syscalls, every other one, the first and the last.
 	filters = append(filters,
 		&Filter{Mode: Whitelist, Syscalls: []string{"read"}},
 		&Filter{Mode: Blacklist, Syscalls: []string{"mount"}, Errno: 1},
 		&Filter{Mode: Whitelist, Syscalls: everyOther(info, all)},
 		&Filter{Mode: Blacklist, Syscalls: all})
+	trees := 0
 	for i, f := range filters {
-		tree, ok := f.tree(info)
-		if !ok {
-			if len(ranges(info, f.Syscalls)) < 150 {
-				t.Errorf("filter %d (%d ranges): no tree", i, len(ranges(info, f.Syscalls)))
+		progs := map[string][]bpf.Instruction{"linear": f.linear(info), "library": libraryProgram(t, f, info)}
+		if tree, ok := f.tree(info); ok {
+			progs["tree"] = tree
+			trees++
+			if f.Mode == Whitelist && len(f.Syscalls) > 100 && len(tree) >= len(progs["library"]) {
+				t.Errorf("filter %d: tree of %d instructions, library %d", i, len(tree), len(progs["library"]))
 			}
-			continue
+		} else if len(ranges(info, f.Syscalls)) < 150 {
+			t.Errorf("filter %d (%d ranges): no tree", i, len(ranges(info, f.Syscalls)))
 		}
-		lin, err := f.linear(info)
+		// Instructions picks the tree where it fits, linear elsewhere.
+		got, err := f.Instructions()
 		if err != nil {
 			t.Fatal(err)
 		}
-		treeVM, err := bpf.NewVM(tree)
-		if err != nil {
-			t.Fatalf("filter %d: tree: %v", i, err)
+		if want := progs["tree"]; want == nil && len(got) != len(progs["linear"]) || want != nil && len(got) != len(want) {
+			t.Errorf("filter %d: Instructions gave %d instructions, tree %d, linear %d", i, len(got), len(want), len(progs["linear"]))
 		}
-		linVM, err := bpf.NewVM(lin)
-		if err != nil {
-			t.Fatalf("filter %d: linear: %v", i, err)
+		vms := map[string]*bpf.VM{}
+		for name, prog := range progs {
+			if len(prog) > unix.BPF_MAXINSNS {
+				t.Fatalf("filter %d: %s program of %d instructions", i, name, len(prog))
+			}
+			vm, err := bpf.NewVM(prog)
+			if err != nil {
+				t.Fatalf("filter %d: %s: %v", i, name, err)
+			}
+			vms[name] = vm
 		}
 		var inputs [][]byte
 		for nr := uint32(0); nr < 1100; nr++ {
-			inputs = append(inputs, seccompData(nr, uint32(info.ID)))
+			inputs = append(inputs, seccompData(nr, info.Audit))
 		}
 		inputs = append(inputs,
-			seccompData(0x40000000, uint32(info.ID)), seccompData(0x40000001, uint32(info.ID)),
-			seccompData(0xffffffff, uint32(info.ID)), seccompData(1, 0x40000003)) // i386
+			seccompData(0x40000000, info.Audit), seccompData(0x40000001, info.Audit),
+			seccompData(0xffffffff, info.Audit), seccompData(1, 0x40000003)) // i386
 		for _, in := range inputs {
-			a, err1 := treeVM.Run(in)
-			b, err2 := linVM.Run(in)
-			if err1 != nil || err2 != nil || a != b {
-				t.Fatalf("filter %d (%v, %d syscalls, errno %d): nr %d arch %#x: tree %#x (%v), library %#x (%v)",
-					i, f.Mode, len(f.Syscalls), f.Errno, binary.BigEndian.Uint32(in), binary.BigEndian.Uint32(in[4:]), a, err1, b, err2)
+			want, err := vms["library"].Run(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, vm := range vms {
+				if got, err := vm.Run(in); err != nil || got != want {
+					t.Fatalf("filter %d (%v, %d syscalls, errno %d): nr %d arch %#x: %s %#x (%v), library %#x",
+						i, f.Mode, len(f.Syscalls), f.Errno, binary.BigEndian.Uint32(in), binary.BigEndian.Uint32(in[4:]), name, got, err, want)
+				}
 			}
 		}
-		if f.Mode == Whitelist && len(f.Syscalls) > 100 && len(tree) >= len(lin) {
-			t.Errorf("filter %d: tree of %d instructions, library %d", i, len(tree), len(lin))
-		}
+	}
+	if trees == 0 || trees == len(filters) {
+		t.Errorf("%d of %d filters as trees: both programs must be exercised", trees, len(filters))
 	}
 }
 
-func everyOther(info *arch.Info, names []string) []string {
+func everyOther(info *syscalls.Arch, names []string) []string {
 	nums := map[int]string{}
 	for _, n := range names {
-		nums[info.SyscallNames[n]] = n
+		nr, _ := info.Number(n)
+		nums[nr] = n
 	}
 	var out []string
 	for nr, n := range nums {
@@ -118,9 +158,9 @@ func everyOther(info *arch.Info, names []string) []string {
 // The default whitelist is far shorter as a tree.
 func TestTreeOfTheDefaultWhitelist(t *testing.T) {
 	f := mustBuild(t, nil)
-	info, _ := arch.GetInfo("")
+	info, _ := syscalls.Current()
 	tree, ok := f.tree(info)
-	lin, _ := f.linear(info)
+	lin := f.linear(info)
 	if !ok || len(tree) > len(lin)/2 {
 		t.Errorf("tree %d instructions (ok %v), library %d", len(tree), ok, len(lin))
 	}
