@@ -195,17 +195,21 @@ func keys(m map[string]string) []string {
 
 // The binaries every `rkt run` starts pay the start-up of each package
 // they link: net/http alone costs ~0.4 ms (docs/design.md, mdsclient),
-// the BPF assembler's tables 0.14 ms (stage1/native/seccomp.go), libcni
-// and the CNI plugins' libraries ~0.35 ms (stage1/native/netspec). These
-// stay out of the binaries that do not need them: the native stage1's
-// entrypoints leave CNI to the network helper, and every pod-start
-// binary uses the cgroupfs driver without the systemd one.
+// the BPF assembler's tables 0.14 ms (stage1/native/seccomp.go),
+// go-seccomp-bpf's syscall tables ~0.16 ms (seccomp/syscalls), the
+// image decompressors ~0.3 ms (common/aci/compression), libcni and the
+// CNI plugins' libraries ~0.35 ms (stage1/native/netspec). These stay
+// out of the binaries that do not need them: the native stage1's
+// entrypoints leave CNI to the network helper, rkt-prepare has rkt-fetch
+// render a missing tree, and every pod-start binary uses the cgroupfs
+// driver without the systemd one.
 func TestPodStartBinariesLinkLess(t *testing.T) {
+	decoders := []string{"github.com/rkt/rkt/common/aci/compression/codecs", "github.com/klauspost/compress/zstd", "github.com/ulikunitz/xz", "compress/bzip2"}
 	forbidden := map[string][]string{
 		"./rkt":                          {"net/http"},
-		"./rkt-prepare":                  {"net/http"},
-		"./rkt-run-prepared":             {"net/http"},
-		"./stage1/native/cmd":            {"net/http", "github.com/containernetworking/cni/libcni", "github.com/opencontainers/cgroups/systemd"},
+		"./rkt-prepare":                  append([]string{"net/http"}, decoders...),
+		"./rkt-run-prepared":             append([]string{"net/http"}, decoders...),
+		"./stage1/native/cmd":            {"net/http", "github.com/containernetworking/cni/libcni", "github.com/opencontainers/cgroups/systemd", "github.com/elastic/go-seccomp-bpf/arch"},
 		"./stage1/native/supervisor/cmd": {"net/http", "github.com/elastic/go-seccomp-bpf", "github.com/opencontainers/cgroups/systemd"},
 	}
 	var pkgs []string
@@ -222,6 +226,23 @@ func TestPodStartBinariesLinkLess(t *testing.T) {
 					t.Errorf("%s links %s", f[0], dep)
 				}
 			}
+		}
+	}
+}
+
+// The binaries that read image blobs (import, render, extract) link the
+// decoders: without them a compressed image is refused at run time
+// ("this program has no gzip decoder").
+func TestDecodingBinariesLinkCodecs(t *testing.T) {
+	const codecs = "github.com/rkt/rkt/common/aci/compression/codecs"
+	for _, line := range listPackages(t, `{{.ImportPath}} {{join .Deps " "}}`, "./rkt-fetch", "./rkt-image") {
+		f := strings.Fields(line)
+		found := false
+		for _, dep := range f[1:] {
+			found = found || dep == codecs
+		}
+		if !found {
+			t.Errorf("%s does not link %s", f[0], codecs)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/appc/spec/schema"
 
@@ -250,6 +251,50 @@ func TestRunDNSAndHosts(t *testing.T) {
 
 // The ondisk check: a damaged tree is rendered again before a pod uses
 // it, unless --insecure-options=ondisk.
+// A pod whose trees are missing (here removed by image gc; an image
+// fetched by an unprivileged user has none either) gets them rendered
+// by rkt-fetch, which rkt-prepare runs since it links no decompressor:
+// the stage1's and the app's, from the compressed images in the store.
+func TestRunRendersMissingTrees(t *testing.T) {
+	e, _ := runEnv(t)
+	// The first run imports the stage1 and renders its tree.
+	e.Rkt("run", "example.com/busybox", "--exec=/bin/true").OK(t)
+	e.Rkt("gc", "--grace-period=0s").OK(t)
+	e.Rkt("image", "gc").OK(t)
+	trees := func() []string {
+		t.Helper()
+		got, _ := filepath.Glob(filepath.Join(e.DataDir, "cas", "tree", "deps-*", "rendered"))
+		return got
+	}
+	if got := trees(); len(got) != 0 {
+		t.Fatalf("image gc left trees: %v", got)
+	}
+	r := sh(e, "cat /etc/motd").OK(t)
+	if !strings.Contains(r.Stdout, "busybox") {
+		t.Errorf("pod on the new tree: %s", r)
+	}
+	got := trees()
+	if len(got) != 2 {
+		t.Fatalf("trees after the run: %v, want the stage1's and busybox's", got)
+	}
+	// The next pod uses them as they are.
+	stamps := map[string]time.Time{}
+	for _, f := range got {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps[f] = fi.ModTime()
+	}
+	e.Rkt("run", "example.com/busybox", "--exec=/bin/true").OK(t)
+	for f, was := range stamps {
+		if fi, err := os.Stat(f); err != nil || !fi.ModTime().Equal(was) {
+			t.Errorf("%s rendered again (%v)", f, err)
+		}
+	}
+	assertCleanTmp(t, e)
+}
+
 func TestRunRerendersDamagedTree(t *testing.T) {
 	e, _ := runEnv(t)
 	motds, _ := filepath.Glob(filepath.Join(e.DataDir, "cas", "tree", "deps-*", "rootfs", "etc", "motd"))

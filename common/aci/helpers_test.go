@@ -1,6 +1,8 @@
 package aci
 
 import (
+
+	// The tests read compressed images.
 	"archive/tar"
 	"bytes"
 	"os"
@@ -8,6 +10,9 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	// The tests read compressed images.
+	_ "github.com/rkt/rkt/common/aci/compression/codecs"
 )
 
 const testManifest = `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test"}`

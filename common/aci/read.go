@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema"
+
+	"github.com/rkt/rkt/common/aci/compression"
 )
 
 // ExtractOptions say how Read extracts an image.
@@ -260,13 +262,13 @@ func whitelist(paths []string) map[string]bool {
 }
 
 // ReadFile is Read over an image file, compressed or not.
-func ReadFile(file, dir string, opts ExtractOptions) (*Image, Compression, error) {
+func ReadFile(file, dir string, opts ExtractOptions) (*Image, compression.Compression, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, None, fmt.Errorf("aci: %w", err)
+		return nil, compression.None, fmt.Errorf("aci: %w", err)
 	}
 	defer f.Close()
-	rc, c, err := Decompress(f)
+	rc, c, err := compression.Decompress(f)
 	if err != nil {
 		return nil, c, err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/appc/spec/schema/types"
 
+	// Images are decompressed here (imports, renders): the decoders.
+	_ "github.com/rkt/rkt/common/aci/compression/codecs"
 	"github.com/rkt/rkt/common/config"
 	"github.com/rkt/rkt/common/discovery"
 	"github.com/rkt/rkt/common/download"

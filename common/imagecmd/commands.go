@@ -13,6 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rkt/rkt/common/aci"
+	"github.com/rkt/rkt/common/aci/compression"
+	// Images are decompressed here (extract, export, render): the
+	// decoders.
+	_ "github.com/rkt/rkt/common/aci/compression/codecs"
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/dirs"
@@ -155,7 +159,7 @@ its layers applied (an ACI of another ID). No network access.`,
 					return fmt.Errorf("image %s: %w", key, err)
 				}
 				defer blob.Close()
-				dec, _, err := aci.Decompress(blob)
+				dec, _, err := compression.Decompress(blob)
 				if err != nil {
 					return err
 				}

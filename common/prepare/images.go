@@ -106,6 +106,34 @@ func (r *resolver) fetch(arg, signature string, insecureImage bool) (string, err
 	return key, nil
 }
 
+// render has rkt-fetch render the tree of the stored image key (or
+// check it and replace it when damaged): rkt-fetch links the
+// decompressors that rkt-prepare leaves out, and its render is rkt's only
+// one. A prepare renders only when a tree is missing: the first pod of
+// an image fetched by an unprivileged user, or of one whose tree `image
+// gc` removed.
+func (r *resolver) render(key string) error {
+	bin, err := dispatch.Binary(dispatch.ExecDir(r.globals.ExecPath), "rkt-fetch")
+	if err != nil {
+		return fmt.Errorf("rendering %s: %w", key, err)
+	}
+	args := append(r.globalArgs(false), "--full", "--pull-policy=never", key)
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, r.stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("rendering image %s failed", key)
+		}
+		return fmt.Errorf("rendering image %s: %w", key, err)
+	}
+	if got, err := r.st.ResolveID(strings.TrimSpace(out.String())); err != nil || got != key {
+		return fmt.Errorf("rendering image %s: rkt-fetch printed %q", key, out.String())
+	}
+	return nil
+}
+
 func (r *resolver) globalArgs(insecureImage bool) []string {
 	g := r.globals
 	args := []string{"--dir=" + r.st.Root().Path(), "--system-config=" + g.SystemConfig, "--local-config=" + g.LocalConfig}

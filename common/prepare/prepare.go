@@ -104,7 +104,7 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 	// are rendered first. A damaged tree is rendered again under the
 	// same ID before the pod is handed on, so what was written stays
 	// right.
-	checks := &treeChecks{st: p.st, skip: p.opts.Globals.Insecure.Has(cli.InsecureOnDisk)}
+	checks := &treeChecks{st: p.st, renderTree: p.res.render, skip: p.opts.Globals.Insecure.Has(cli.InsecureOnDisk)}
 	// A failed prepare leaves no check running (nor renders again: the
 	// pod is not used).
 	defer checks.wg.Wait()
@@ -191,19 +191,28 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 // treeChecks renders the trees a pod needs and runs their ondisk checks
 // in the background.
 type treeChecks struct {
-	st    *store.Store
-	skip  bool // --insecure-options=ondisk
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	fails []string // keys whose tree failed the check
+	st *store.Store
+	// renderTree renders the tree of an image, checking and replacing
+	// it if it is there (rkt-fetch: rkt-prepare links no decompressor).
+	renderTree func(key string) error
+	skip       bool // --insecure-options=ondisk
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	fails      []string // keys whose tree failed the check
 }
 
 // render returns the tree of key, rendered if missing, and starts its
 // check unless it was rendered just now.
 func (c *treeChecks) render(key string) (string, error) {
-	id, fresh, err := c.st.RenderUnchecked(key, true)
-	if err != nil || fresh || c.skip {
-		return id, err
+	id, rendered, err := c.st.Tree(key)
+	if err != nil {
+		return "", err
+	}
+	if !rendered {
+		return id, c.renderTree(key)
+	}
+	if c.skip {
+		return id, nil
 	}
 	c.wg.Go(func() {
 		if c.st.CheckTree(id) != nil {
@@ -216,11 +225,12 @@ func (c *treeChecks) render(key string) (string, error) {
 }
 
 // wait waits for the checks and renders again each tree that failed
-// (Render checks it once more and replaces it if it is still damaged).
+// (the render checks it once more and replaces it if it is still
+// damaged).
 func (c *treeChecks) wait() error {
 	c.wg.Wait()
 	for _, key := range c.fails {
-		if _, err := c.st.Render(key, true, false); err != nil {
+		if err := c.renderTree(key); err != nil {
 			return fmt.Errorf("rendering %s again: %w", key, err)
 		}
 	}

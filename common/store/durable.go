@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/rkt/rkt/common/aci"
+	"github.com/rkt/rkt/common/aci/compression"
 )
 
 // Durability without fsync on the import path.
@@ -93,7 +94,7 @@ func (s *Store) checkImage(key string) error {
 		return fmt.Errorf("%s: %w: %w", key, ErrImageDamaged, err)
 	}
 	defer f.Close()
-	dec, _, err := aci.Decompress(f)
+	dec, _, err := compression.Decompress(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", key, ErrImageDamaged, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rkt/rkt/common/aci"
+	"github.com/rkt/rkt/common/aci/compression"
 	"github.com/rkt/rkt/common/flock"
 )
 
@@ -167,7 +168,7 @@ func (s *Store) importInto(work, path string, opts ImportOptions) (*ImageInfo, e
 		}
 		return err
 	}
-	dec, comp, err := aci.Decompress(bufio.NewReaderSize(counted, 1<<20))
+	dec, comp, err := compression.Decompress(bufio.NewReaderSize(counted, 1<<20))
 	if err != nil {
 		return nil, sigFailed(err)
 	}
@@ -279,7 +280,7 @@ func peekManifest(path string, maxEntries int) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	dec, _, err := aci.Decompress(bufio.NewReader(f))
+	dec, _, err := compression.Decompress(bufio.NewReader(f))
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/appc/spec/schema"
 
 	"github.com/rkt/rkt/common/aci"
+	"github.com/rkt/rkt/common/aci/compression"
 	"github.com/rkt/rkt/common/flock"
 )
 
@@ -346,7 +347,7 @@ func applyLayer(blob, dir string, root bool) (*aci.Layer, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec, _, err := aci.Decompress(bufio.NewReaderSize(f, 1<<20))
+	dec, _, err := compression.Decompress(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/rkt/rkt/common/dirs"
+
+	// The tests import and render compressed images.
+	_ "github.com/rkt/rkt/common/aci/compression/codecs"
 )
 
 func newStore(t *testing.T) *Store {

@@ -152,20 +152,18 @@ func (s *Store) Render(key string, root, skipCheck bool) (string, error) {
 	return id, s.render(id, keys, apply, root)
 }
 
-// RenderUnchecked returns the tree of an image, rendering it if it does
-// not exist, without the ondisk check; fresh reports a tree rendered now,
-// which needs no check. Callers that want the check run CheckTree (on a
-// tree not fresh), possibly alongside other work, and Render on failure.
-func (s *Store) RenderUnchecked(key string, root bool) (id string, fresh bool, err error) {
-	keys, apply, err := s.RenderKeys(key)
+// Tree returns the ID of the tree of an image and whether it is
+// rendered, without rendering it nor checking it. A program that does
+// not decompress images (rkt-prepare) has rkt-fetch render a missing
+// tree; callers that want the check run CheckTree, possibly alongside
+// other work.
+func (s *Store) Tree(key string) (id string, rendered bool, err error) {
+	keys, _, err := s.RenderKeys(key)
 	if err != nil {
 		return "", false, err
 	}
 	id = TreeID(keys)
-	if s.rendered(id) {
-		return id, false, nil
-	}
-	return id, true, s.render(id, keys, apply, root)
+	return id, s.rendered(id), nil
 }
 
 func (s *Store) render(id string, keys, apply []string, root bool) error {
