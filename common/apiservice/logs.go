@@ -16,6 +16,7 @@ import (
 
 	"github.com/rkt/rkt/common/apiproto"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/podmanifest"
 )
 
 // logsDir is where the native stage1 keeps each app's output,
@@ -40,7 +41,7 @@ func (s *Server) GetLogs(req *apiproto.GetLogsRequest, stream apiproto.PublicAPI
 	}
 	app := req.GetAppName()
 	if app == "" {
-		m, _, err := p.Manifest()
+		m, _, err := podmanifest.Read(p)
 		if err != nil {
 			return status.Errorf(codes.NotFound, "pod %q: %v", p.UUID, err)
 		}

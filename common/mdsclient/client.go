@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/appc/spec/schema"
 
 	"github.com/rkt/rkt/common/stage1abi"
 )
@@ -210,31 +207,28 @@ func (c *chunked) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// RegisterPod registers a pod: its manifest, the token its apps use,
-// and (if not nil) the only address its requests may come from; then the
-// image manifest of each app.
-func (c *Client) RegisterPod(uuid, token string, ip net.IP, pm *schema.PodManifest, images map[string]*schema.ImageManifest) error {
-	body, err := json.Marshal(pm)
-	if err != nil {
-		return err
-	}
+// App is an app of a pod being registered: its name and its image
+// manifest, as JSON.
+type App struct {
+	Name          string
+	ImageManifest []byte
+}
+
+// RegisterPod registers a pod: its manifest (JSON), the token its apps
+// use, and (if not nil) the only address its requests may come from;
+// then the image manifest of each app. The manifests are passed as JSON
+// so that this package, which rkt-run-prepared links for its check of
+// the service, does not link the appc schema.
+func (c *Client) RegisterPod(uuid, token string, ip net.IP, manifest []byte, apps []App) error {
 	q := url.Values{"token": {token}}
 	if ip != nil {
 		q.Set("ip", ip.String())
 	}
-	if err := c.do("PUT", "/pods/"+url.PathEscape(uuid)+"?"+q.Encode(), body); err != nil {
+	if err := c.do("PUT", "/pods/"+url.PathEscape(uuid)+"?"+q.Encode(), manifest); err != nil {
 		return err
 	}
-	for _, ra := range pm.Apps {
-		im := images[ra.Name.String()]
-		if im == nil {
-			continue
-		}
-		b, err := json.Marshal(im)
-		if err != nil {
-			return err
-		}
-		if err := c.do("PUT", "/pods/"+url.PathEscape(uuid)+"/"+url.PathEscape(ra.Name.String()), b); err != nil {
+	for _, a := range apps {
+		if err := c.do("PUT", "/pods/"+url.PathEscape(uuid)+"/"+url.PathEscape(a.Name), a.ImageManifest); err != nil {
 			_ = c.Unregister(uuid)
 			return err
 		}

@@ -2,6 +2,7 @@ package mdsclient
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -58,7 +59,15 @@ func TestClientAgainstNetHTTP(t *testing.T) {
 	im := schema.BlankImageManifest()
 	im.Name = "example.com/app"
 	pm.Apps = schema.AppList{{Name: types.ACName("app"), Image: schema.RuntimeImage{ID: *id}}}
-	if err := c.RegisterPod("ok", "tok", net.ParseIP("10.0.0.2"), pm, map[string]*schema.ImageManifest{"app": im}); err != nil {
+	pmJSON, err := json.Marshal(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imJSON, err := json.Marshal(im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RegisterPod("ok", "tok", net.ParseIP("10.0.0.2"), pmJSON, []App{{Name: "app", ImageManifest: imJSON}}); err != nil {
 		t.Fatalf("register: %v", err)
 	}
 	want := []string{"PUT /pods/ok?ip=10.0.0.2&token=tok", "PUT /pods/ok/app"}
@@ -71,7 +80,7 @@ func TestClientAgainstNetHTTP(t *testing.T) {
 	if err := c.Unregister("gone"); !errors.Is(err, ErrNotRegistered) {
 		t.Errorf("unregister of an unknown pod: %v, want ErrNotRegistered", err)
 	}
-	err = c.RegisterPod("bad", "tok", nil, pm, nil)
+	err = c.RegisterPod("bad", "tok", nil, pmJSON, nil)
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request: pod manifest: invalid") {
 		t.Errorf("register refused: %v", err)
 	}

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/uuid"
 
@@ -240,19 +238,6 @@ func All(root dirs.Root) ([]*Pod, []error) {
 	return pods, errs
 }
 
-// Manifest returns the pod manifest.
-func (p *Pod) Manifest() (*schema.PodManifest, []byte, error) {
-	data, err := os.ReadFile(p.Path(stage1abi.PodManifestFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("pod %s: reading manifest: %w", p.UUID, err)
-	}
-	var m schema.PodManifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, nil, fmt.Errorf("pod %s: invalid manifest: %w", p.UUID, err)
-	}
-	return &m, data, nil
-}
-
 // Outline is what stage0 needs of a pod manifest to hand the pod to its
 // stage1: the apps' names, in order, and the number of port forwards.
 type Outline struct {
@@ -262,7 +247,9 @@ type Outline struct {
 
 // ManifestOutline reads the pod manifest's Outline without decoding the
 // whole manifest through the appc schema, whose first use in a process
-// costs ~0.2 ms of reflection (the stage1 decodes and checks it all).
+// costs ~0.2 ms of reflection, and whose initialisation rkt-run-prepared
+// would pay too if this package linked it (the stage1 decodes and checks
+// it all; podmanifest.Read is the schema's reader).
 func (p *Pod) ManifestOutline() (*Outline, error) {
 	data, err := os.ReadFile(p.Path(stage1abi.PodManifestFile))
 	if err != nil {
@@ -281,7 +268,7 @@ func (p *Pod) ManifestOutline() (*Outline, error) {
 	for _, a := range m.Apps {
 		// The names become paths in the pod directory: as checked as
 		// the schema would.
-		if _, err := types.NewACName(a.Name); err != nil {
+		if err := checkACName(a.Name); err != nil {
 			return nil, fmt.Errorf("pod %s: invalid manifest: app name %q: %w", p.UUID, a.Name, err)
 		}
 		o.Apps = append(o.Apps, a.Name)
@@ -289,27 +276,14 @@ func (p *Pod) ManifestOutline() (*Outline, error) {
 	return o, nil
 }
 
-// Stage1Manifest returns the manifest of the pod's stage1 image.
-func (p *Pod) Stage1Manifest() (*schema.ImageManifest, error) {
-	return readImageManifest(p.Path(stage1abi.Stage1ManifestRel))
-}
-
-// AppImageManifest returns stage0's copy of an app's image manifest,
-// which outlives `image rm` of the image.
-func (p *Pod) AppImageManifest(app string) (*schema.ImageManifest, error) {
-	return readImageManifest(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)))
-}
-
-func readImageManifest(path string) (*schema.ImageManifest, error) {
-	data, err := os.ReadFile(path)
+// Stage1Manifest returns what stage0 needs of the manifest of the pod's
+// stage1 image.
+func (p *Pod) Stage1Manifest() (*stage1abi.Stage1Manifest, error) {
+	data, err := os.ReadFile(p.Path(stage1abi.Stage1ManifestRel))
 	if err != nil {
 		return nil, err
 	}
-	var m schema.ImageManifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &m, nil
+	return stage1abi.ParseStage1Manifest(data)
 }
 
 // CreatedAt is the mtime of pod-created (reference POD-TR-07).
@@ -508,11 +482,11 @@ func (p *Pod) Stage1Entrypoint(annotation string) (*Entrypoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
 	}
-	ep, err := stage1abi.Entrypoint(m, annotation)
+	ep, err := m.Entrypoint(annotation)
 	if err != nil {
 		return nil, err
 	}
-	v, err := stage1abi.InterfaceVersion(m)
+	v, err := m.InterfaceVersion()
 	if err != nil {
 		return nil, err
 	}

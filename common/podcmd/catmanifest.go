@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rkt/rkt/common/cli"
+	"github.com/rkt/rkt/common/podmanifest"
 )
 
 // CatManifest returns the `rkt cat-manifest` command (reference
@@ -28,7 +29,7 @@ with --pretty-print=false.`,
 			if err != nil {
 				return err
 			}
-			m, _, err := p.Manifest()
+			m, _, err := podmanifest.Read(p)
 			if err != nil {
 				return err
 			}

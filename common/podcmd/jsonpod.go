@@ -12,6 +12,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/podmanifest"
 	"github.com/rkt/rkt/common/stage1abi"
 )
 
@@ -84,7 +85,7 @@ func podObject(p *pod.Pod) (*jsonPod, error) {
 	if !manifestAvailable(p.State) {
 		return out, nil
 	}
-	m, _, err := p.Manifest()
+	m, _, err := podmanifest.Read(p)
 	if err != nil {
 		return nil, err
 	}

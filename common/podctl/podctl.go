@@ -21,6 +21,7 @@ import (
 
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/podmanifest"
 )
 
 // podArgs returns the pod arguments of rm and stop: --uuid-file=F or one
@@ -91,7 +92,7 @@ func entrypointCmd(p *pod.Pod, ep *pod.Entrypoint, args []string) *exec.Cmd {
 // the pod's only app. A pod of several apps needs --app; their names are
 // listed on stderr first (CLI-ENTER-01).
 func appName(env *cli.Env, p *pod.Pod, flag, sub string) (string, error) {
-	m, _, err := p.Manifest()
+	m, _, err := podmanifest.Read(p)
 	if err != nil {
 		return "", err
 	}

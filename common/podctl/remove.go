@@ -165,7 +165,7 @@ func (r *remover) stage1GC(p *pod.Pod) error {
 		r.stderr.Printf("rkt: warning: pod %q: stage1 is gone (%v), removing the pod without stage1 gc", p.UUID, err)
 		return nil
 	}
-	if _, err := stage1abi.Entrypoint(m, stage1abi.AnnotationGC); errors.Is(err, stage1abi.ErrNoEntrypoint) {
+	if _, err := m.Entrypoint(stage1abi.AnnotationGC); errors.Is(err, stage1abi.ErrNoEntrypoint) {
 		r.env.Debugf("pod %q: stage1 has no gc entrypoint", p.UUID)
 		return nil
 	}

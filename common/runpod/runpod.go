@@ -35,11 +35,11 @@ func Exec(p *pod.Pod, apps []string, args stage1abi.RunArgs, files map[string][]
 	if err != nil {
 		return fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
 	}
-	ep, err := stage1abi.Entrypoint(s1, stage1abi.AnnotationRun)
+	ep, err := s1.Entrypoint(stage1abi.AnnotationRun)
 	if err != nil {
 		return err
 	}
-	version, err := stage1abi.InterfaceVersion(s1)
+	version, err := s1.InterfaceVersion()
 	if err != nil {
 		return err
 	}

@@ -285,7 +285,7 @@ const flyStage1 = "coreos.com/rkt/stage1-fly"
 // service answers (reference CLI-RUNP-02); the stage1 registers the pod
 // once its network is up.
 func checkMDS(p *pod.Pod) error {
-	if m, err := p.Stage1Manifest(); err == nil && m.Name.String() == flyStage1 {
+	if m, err := p.Stage1Manifest(); err == nil && m.Name == flyStage1 {
 		return fmt.Errorf("--mds-register needs a pod network: the fly stage1 (%s) shares the host's", flyStage1)
 	}
 	c := &mdsclient.Client{Attempts: 3, Delay: time.Second}

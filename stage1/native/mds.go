@@ -1,6 +1,7 @@
 package native
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -8,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/appc/spec/schema"
 
 	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/common/stage1abi"
@@ -24,12 +23,23 @@ func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logge
 	if n == nil || n.gw == nil {
 		return fmt.Errorf("--mds-token: the metadata service needs a pod network with a gateway (--net=%s)", ra.Net)
 	}
-	images := map[string]*schema.ImageManifest{}
+	manifest, err := json.Marshal(p.Manifest)
+	if err != nil {
+		return err
+	}
+	var apps []mdsclient.App
 	for _, a := range p.Apps {
-		images[a.Name()] = a.Image
+		if a.Image == nil {
+			continue
+		}
+		im, err := json.Marshal(a.Image)
+		if err != nil {
+			return err
+		}
+		apps = append(apps, mdsclient.App{Name: a.Name(), ImageManifest: im})
 	}
 	c := &mdsclient.Client{Attempts: 3, Delay: time.Second}
-	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, p.Manifest, images); err != nil {
+	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, manifest, apps); err != nil {
 		if strings.Contains(err.Error(), mdsclient.ErrUnreachable.Error()) {
 			return err
 		}
