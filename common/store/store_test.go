@@ -123,6 +123,15 @@ func TestImportResolveRemove(t *testing.T) {
 	if i1.Size <= 0 || i1.TarSize <= i1.Size || i1.Compression != "gzip" {
 		t.Errorf("info: %+v", i1)
 	}
+	// Info reads back what the import recorded, labels in their order.
+	got, err := s.Info(i1.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := got.Labels.Get("version"); v != "1" || len(got.Labels) != 3 || got.Labels[2].Name != "arch" || got.Labels[2].Value != "amd64" ||
+		got.ID != i1.ID || got.Name != "example.com/a" || got.Size != i1.Size || got.TarSize != i1.TarSize || !got.ImportTime.Equal(i1.ImportTime) {
+		t.Errorf("Info = %+v, imported %+v", got, i1)
+	}
 	if err := s.Remove(i1.Key); err != nil {
 		t.Fatal(err)
 	}
