@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,5 +130,48 @@ func TestDataDirPrecedence(t *testing.T) {
 	}
 	if code, _, errs := runCmd(c, "--dir="); code != ExitFailure || !strings.Contains(errs, "cannot be empty") {
 		t.Errorf("empty --dir accepted: %d %s", code, errs)
+	}
+}
+
+// StringArrayVar behaves as pflag's StringArrayVar: each use adds a value
+// (commas kept), the first replaces the default, the help shows no
+// default and the type, and it is a pflag.SliceValue.
+func TestStringArrayVar(t *testing.T) {
+	ours, theirs := pflag.NewFlagSet("ours", pflag.ContinueOnError), pflag.NewFlagSet("theirs", pflag.ContinueOnError)
+	var a, b []string
+	StringArrayVar(ours, &a, "env", "an environment variable")
+	theirs.StringArrayVar(&b, "env", nil, "an environment variable")
+	if ours.FlagUsages() != theirs.FlagUsages() {
+		t.Errorf("help:\n%s\npflag's:\n%s", ours.FlagUsages(), theirs.FlagUsages())
+	}
+	args := []string{"--env=A=1,2", "--env", "B=3"}
+	if err := ours.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := theirs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a, b) || len(a) != 2 || a[0] != "A=1,2" {
+		t.Errorf("values %q, pflag's %q", a, b)
+	}
+	sv, ok := ours.Lookup("env").Value.(pflag.SliceValue)
+	if !ok {
+		t.Fatal("not a pflag.SliceValue")
+	}
+	if !slices.Equal(sv.GetSlice(), a) {
+		t.Errorf("GetSlice %q", sv.GetSlice())
+	}
+	sv.Append("C=4")
+	sv.Replace([]string{"D=5"})
+	if !slices.Equal(a, []string{"D=5"}) || ours.Lookup("env").Value.String() != "[D=5]" {
+		t.Errorf("after Append and Replace: %q %q", a, ours.Lookup("env").Value.String())
+	}
+	// A default set before parsing is replaced by the first use.
+	var c []string
+	fs := pflag.NewFlagSet("d", pflag.ContinueOnError)
+	StringArrayVar(fs, &c, "x", "")
+	c = []string{"default"}
+	if err := fs.Parse([]string{"--x=1"}); err != nil || !slices.Equal(c, []string{"1"}) {
+		t.Errorf("default not replaced: %q %v", c, err)
 	}
 }

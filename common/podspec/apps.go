@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rkt/rkt/common/cli"
 )
 
 // ErrArgs marks errors in the run/prepare argument grammar.
@@ -51,7 +53,7 @@ func appFlags(a *App) *pflag.FlagSet {
 	fs.StringVar(&a.Group, "group", "", "")
 	fs.StringVar(&a.WorkingDir, "working-dir", "", "")
 	fs.BoolVar(&a.ReadOnlyRootfs, "readonly-rootfs", false, "")
-	fs.StringArrayVar(&a.Mounts, "mount", nil, "")
+	cli.StringArrayVar(fs, &a.Mounts, "mount", "")
 	fs.StringVar(&a.Memory, "memory", "", "")
 	fs.StringVar(&a.CPU, "cpu", "", "")
 	fs.Var(intPtr{&a.CPUShares}, "cpu-shares", "")
@@ -61,10 +63,10 @@ func appFlags(a *App) *pflag.FlagSet {
 	fs.StringVar(&a.CapsRetain, "cap-retain", "", "")
 	fs.StringVar(&a.CapsRemove, "cap-remove", "", "")
 	fs.StringVar(&a.Seccomp, "seccomp", "", "")
-	fs.StringArrayVar(&a.Environment, "environment", nil, "")
-	fs.StringArrayVar(&a.Annotations, "annotation", nil, "")
-	fs.StringArrayVar(&a.UserAnnotations, "user-annotation", nil, "")
-	fs.StringArrayVar(&a.UserLabels, "user-label", nil, "")
+	cli.StringArrayVar(fs, &a.Environment, "environment", "")
+	cli.StringArrayVar(fs, &a.Annotations, "annotation", "")
+	cli.StringArrayVar(fs, &a.UserAnnotations, "user-annotation", "")
+	cli.StringArrayVar(fs, &a.UserLabels, "user-label", "")
 	fs.Var(gidList{&a.SupplementaryGIDs}, "supplementary-gids", "")
 	return fs
 }

@@ -34,11 +34,11 @@ type prepFlags struct {
 }
 
 func (f *prepFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&f.pod.Volumes, "volume", nil, "pod volume: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL] or NAME,kind=empty[,mode=0755][,uid=0][,gid=0]")
-	fs.StringArrayVar(&f.pod.Ports, "port", nil, "expose a port of an app: NAME:[HOSTIP:]HOSTPORT")
-	fs.StringArrayVar(&f.pod.Mounts, "mount", nil, "mount a volume in every app: volume=NAME,target=PATH (after an image: that app only)")
+	cli.StringArrayVar(fs, &f.pod.Volumes, "volume", "pod volume: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL] or NAME,kind=empty[,mode=0755][,uid=0][,gid=0]")
+	cli.StringArrayVar(fs, &f.pod.Ports, "port", "expose a port of an app: NAME:[HOSTIP:]HOSTPORT")
+	cli.StringArrayVar(fs, &f.pod.Mounts, "mount", "mount a volume in every app: volume=NAME,target=PATH (after an image: that app only)")
 	fs.BoolVar(&f.pod.InheritEnv, "inherit-env", false, "give the apps rkt's environment (never overriding theirs)")
-	fs.StringArrayVar(&f.pod.SetEnv, "set-env", nil, "an environment variable for all apps: NAME=VALUE")
+	cli.StringArrayVar(fs, &f.pod.SetEnv, "set-env", "an environment variable for all apps: NAME=VALUE")
 	fs.StringVar(&f.pod.SetEnvFile, "set-env-file", "", "a file of NAME=VALUE lines for all apps")
 	fs.StringVar(&f.podManifest, "pod-manifest", "", "run this appc pod manifest instead of images from the command line")
 	fs.StringVar(&f.pullPolicy, "pull-policy", "new", "when to fetch images: never, new or update")

@@ -39,13 +39,12 @@ type RunFlags struct {
 
 // Register adds the run-time flags to fs.
 func (r *RunFlags) Register(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&r.net, "net", nil, "networks to join: default, default-restricted, host, none, or names from net.d, with NAME:K=V;K2=V2 arguments")
-	fs.Lookup("net").NoOptDefVal = "default"
-	fs.StringArrayVar(&r.dns, "dns", nil, "name servers for the pod, or host, or none")
-	fs.StringArrayVar(&r.dnsSearch, "dns-search", nil, "DNS search domains")
-	fs.StringArrayVar(&r.dnsOpt, "dns-opt", nil, "DNS resolver options")
+	cli.StringArrayVar(fs, &r.net, "net", "networks to join: default, default-restricted, host, none, or names from net.d, with NAME:K=V;K2=V2 arguments").NoOptDefVal = "default"
+	cli.StringArrayVar(fs, &r.dns, "dns", "name servers for the pod, or host, or none")
+	cli.StringArrayVar(fs, &r.dnsSearch, "dns-search", "DNS search domains")
+	cli.StringArrayVar(fs, &r.dnsOpt, "dns-opt", "DNS resolver options")
 	fs.StringVar(&r.dnsDomain, "dns-domain", "", "DNS domain")
-	fs.StringArrayVar(&r.hostsEntry, "hosts-entry", nil, "/etc/hosts entries IP=HOST, or host")
+	cli.StringArrayVar(fs, &r.hostsEntry, "hosts-entry", "/etc/hosts entries IP=HOST, or host")
 	fs.BoolVar(&r.interactive, "interactive", false, "attach the terminal to the (single) app")
 	fs.BoolVar(&r.mdsRegister, "mds-register", false, "register the pod with the metadata service")
 	fs.StringVar(&r.hostname, "hostname", "", "the pod's hostname (default rkt-UUID)")
