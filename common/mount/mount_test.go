@@ -69,8 +69,15 @@ func TestUnescape(t *testing.T) {
 }
 
 func TestEscapeOpt(t *testing.T) {
-	if got := escapeOpt(`/a:b,c\d`); got != `/a\:b\,c\\d` {
-		t.Errorf("escapeOpt = %q", got)
+	for in, want := range map[string]string{
+		`/a:b,c\d`:    `/a\:b\,c\\d`,
+		`/plain/path`: `/plain/path`,
+		``:            ``,
+		`,:\`:         `\,\:\\`,
+	} {
+		if got := escapeOpt(in); got != want {
+			t.Errorf("escapeOpt(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
