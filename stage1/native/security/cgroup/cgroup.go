@@ -336,6 +336,13 @@ func removeEmpty(mgr cgroups.Manager) bool {
 	gone := func(err error) bool { return err == nil || errors.Is(err, os.ErrNotExist) }
 	ok := true
 	for _, d := range dirs {
+		// Most hierarchies have no child of the pod's (the apps' are in
+		// three on v1 and hybrid hosts): one rmdir each, instead of one
+		// per child failing with ENOENT first (~0.05 ms per app). A
+		// cgroup with children refuses with EBUSY.
+		if err := unix.Rmdir(d); gone(err) {
+			continue
+		}
 		for _, c := range children {
 			ok = gone(unix.Rmdir(filepath.Join(d, c))) && ok
 		}
