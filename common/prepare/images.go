@@ -113,23 +113,14 @@ func (r *resolver) fetch(arg, signature string, insecureImage bool) (string, err
 // an image fetched by an unprivileged user, or of one whose tree `image
 // gc` removed.
 func (r *resolver) render(key string) error {
-	bin, err := dispatch.Binary(dispatch.ExecDir(r.globals.ExecPath), "rkt-fetch")
+	never := *r
+	never.policy = "never"
+	got, err := never.fetch(key, "", false)
 	if err != nil {
-		return fmt.Errorf("rendering %s: %w", key, err)
+		return err
 	}
-	args := append(r.globalArgs(false), "--full", "--pull-policy=never", key)
-	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, r.stderr
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return fmt.Errorf("rendering image %s failed", key)
-		}
-		return fmt.Errorf("rendering image %s: %w", key, err)
-	}
-	if got, err := r.st.ResolveID(strings.TrimSpace(out.String())); err != nil || got != key {
-		return fmt.Errorf("rendering image %s: rkt-fetch printed %q", key, out.String())
+	if got != key {
+		return fmt.Errorf("rendering image %s: rkt-fetch resolved it to %s", key, got)
 	}
 	return nil
 }
