@@ -159,6 +159,15 @@ func (f *Filter) blockAction() uint32 {
 	return unix.SECCOMP_RET_KILL_PROCESS
 }
 
+// actions returns what a program of f returns for a listed syscall and
+// for any other.
+func (f *Filter) actions() (listed, other uint32) {
+	if f.Mode == Blacklist {
+		return f.blockAction(), unix.SECCOMP_RET_ALLOW
+	}
+	return unix.SECCOMP_RET_ALLOW, f.blockAction()
+}
+
 // Instructions returns the BPF program of f: a binary search over the
 // listed syscall numbers (tree.go), or a list of comparisons where that
 // does not fit. Syscalls of a foreign architecture (e.g. i386 via int
@@ -187,10 +196,7 @@ func (f *Filter) Instructions() ([]bpf.Instruction, error) {
 // whitelist walks it in full: the binary search is used wherever it
 // fits). It decides as the tree does (TestTreeMatchesLibrary).
 func (f *Filter) linear(info *syscalls.Arch) []bpf.Instruction {
-	listed, other := uint32(unix.SECCOMP_RET_ALLOW), f.blockAction()
-	if f.Mode == Blacklist {
-		listed, other = other, listed
-	}
+	listed, other := f.actions()
 	prog := f.prologue(info)
 	for _, r := range ranges(info, f.Syscalls) {
 		for nr := r.lo; nr <= r.hi; nr++ {

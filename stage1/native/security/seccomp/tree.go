@@ -52,10 +52,7 @@ func ranges(info *syscalls.Arch, names []string) []numRange {
 // the search would not fit BPF's 8-bit offsets (a list of well over a
 // hundred ranges); linear is used then.
 func (f *Filter) tree(info *syscalls.Arch) ([]bpf.Instruction, bool) {
-	listed, other := uint32(unix.SECCOMP_RET_ALLOW), f.blockAction()
-	if f.Mode == Blacklist {
-		listed, other = other, listed
-	}
+	listed, other := f.actions()
 	search, ok := searchTree(ranges(info, f.Syscalls), listed, other)
 	if !ok {
 		return nil, false
