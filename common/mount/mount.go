@@ -28,6 +28,9 @@ type Info struct {
 	Optional   string // optional fields, e.g. "shared:12 master:3"
 	FSType     string
 	Source     string
+	// SuperOptions are the file system's own options, e.g. a v1
+	// cgroup hierarchy's controllers: "rw,memory".
+	SuperOptions string
 }
 
 // Shared reports whether the mount is in a shared peer group, so that an
@@ -95,6 +98,9 @@ func Parse(r io.Reader) (Table, error) {
 		}
 		if pf := strings.Fields(post); len(pf) >= 2 {
 			in.FSType, in.Source = pf[0], Unescape(pf[1])
+			if len(pf) >= 3 {
+				in.SuperOptions = pf[2]
+			}
 		}
 		t = append(t, in)
 	}

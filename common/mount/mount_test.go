@@ -30,6 +30,9 @@ func TestParseAndUnder(t *testing.T) {
 	if m := tab[4]; m.MountPoint != "/var/lib/rkt/pods/run/a/stage1/rootfs/opt/stage2/my app/rootfs" || m.FSType != "overlay" || m.Parent != 41 {
 		t.Errorf("unescaped mount: %+v", m)
 	}
+	if tab[3].SuperOptions != "rw,lowerdir=/x" || tab[1].SuperOptions != "rw" {
+		t.Errorf("super options: %q, %q", tab[3].SuperOptions, tab[1].SuperOptions)
+	}
 	if !tab[2].Shared() || tab[5].Shared() {
 		t.Errorf("shared: %v %v", tab[2].Shared(), tab[5].Shared())
 	}

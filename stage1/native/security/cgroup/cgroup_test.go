@@ -473,20 +473,3 @@ func startApp(a *App, fork ForkFunc) (int, error) {
 	}
 	return pid, nil
 }
-
-func TestMountinfoFields(t *testing.T) {
-	for line, want := range map[string][3]string{
-		"35 24 0:30 / /sys/fs/cgroup/memory rw,nosuid shared:13 - cgroup cgroup rw,memory": {"/sys/fs/cgroup/memory", "cgroup", "rw,memory"},
-		"30 24 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate":    {"/sys/fs/cgroup/unified", "cgroup2", "rw,nsdelegate"},
-		"36 24 0:31 / /mnt/a\\040b rw shared:1 master:2 - cgroup cgroup rw,cpu,cpuacct":    {"/mnt/a\\040b", "cgroup", "rw,cpu,cpuacct"},
-		"bad line":                     {},
-		"1 2 3:4 / /x rw - ext4":       {},
-		"":                             {},
-		"1 2 - 3:4 / /x rw - ext4 a b": {"/", "ext4", "b"}, // a "-" before the mount point is not the separator
-	} {
-		mnt, fstype, opts, ok := mountinfoFields([]byte(line))
-		if got := [3]string{string(mnt), string(fstype), string(opts)}; ok != (want != [3]string{}) || got != want {
-			t.Errorf("%q: %q %v, want %q", line, got, ok, want)
-		}
-	}
-}
