@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -101,4 +102,52 @@ func TestExecPath(t *testing.T) {
 	t.Setenv("RKT_EXEC_PATH", t.TempDir())
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	harness.Run(t, harness.Bin("rkt"), "config").Fails(t, 254, "rkt-config not found in exec path")
+}
+
+// On amd64 the dispatcher execs the subcommand before the Go runtime
+// starts when it can tell what Main would exec (common/dispatch/fast.go),
+// and leaves every other command line to Main. GODEBUG=inittrace=1 makes
+// a starting Go runtime print "init ..." lines: the fake subcommand, a
+// shell script, prints none, so any come from the dispatcher.
+func TestDispatchFastPath(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the fast path is amd64 only")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rkt-config"), []byte("#!/bin/sh\necho fake-config \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GODEBUG", "inittrace=1")
+	runtimeStarted := func(r *harness.Result) bool { return strings.Contains(r.Stderr, "init runtime @") }
+
+	args := []string{"--dir=/nowhere", "--debug", "--insecure-options", "image,ondisk", "--exec-path=" + dir, "config", "--x", "--", "y"}
+	r := harness.Run(t, harness.Bin("rkt"), args...).OK(t)
+	if want := "fake-config " + strings.Join(append(args[:5:5], args[6:]...), " "); strings.TrimSpace(r.Stdout) != want {
+		t.Errorf("fast path: got %q, want %q", r.Stdout, want)
+	}
+	if runtimeStarted(r) {
+		t.Errorf("the dispatcher started the Go runtime for %q:\n%s", args, r.Stderr)
+	}
+	// Shapes the fast path leaves to Main, which does the same.
+	for _, args := range [][]string{
+		{"--exec-path=" + dir, "conf", "--x"},                   // a prefix
+		{"--debug=true", "--exec-path=" + dir, "config", "--x"}, // --bool=value
+		{"--exec-path=" + dir + "/../" + filepath.Base(dir), "config", "--x"},
+	} {
+		r := harness.Run(t, harness.Bin("rkt"), args...).OK(t)
+		if !strings.HasPrefix(r.Stdout, "fake-config ") || !strings.HasSuffix(strings.TrimSpace(r.Stdout), " --x") {
+			t.Errorf("%q: %q", args, r.Stdout)
+		}
+		if !runtimeStarted(r) {
+			t.Errorf("%q took the fast path", args)
+		}
+	}
+	// A failed exec on the fast path falls back to Main, which says why.
+	if err := os.Chmod(filepath.Join(dir, "rkt-config"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = harness.Run(t, harness.Bin("rkt"), "--exec-path="+dir, "config").Fails(t, 254, "rkt-config in exec path "+dir+" is not executable")
+	if !runtimeStarted(r) {
+		t.Errorf("no fallback to Main after a failed exec:\n%s", r.Stderr)
+	}
 }

@@ -32,11 +32,13 @@ const ExecPathEnv = "RKT_EXEC_PATH"
 // --exec-path, then $RKT_EXEC_PATH, then the build-time directory. Never
 // $PATH: rkt runs as root, and a PATH entry must not be able to stand in
 // for a privileged subcommand.
-func ExecDir(flag string) string {
+func ExecDir(flag string) string { return execDir(flag, os.Getenv) }
+
+func execDir(flag string, getenv func(string) string) string {
 	if flag != "" {
 		return flag
 	}
-	if env := os.Getenv(ExecPathEnv); env != "" {
+	if env := getenv(ExecPathEnv); env != "" {
 		return env
 	}
 	return buildinfo.ExecDir
@@ -59,6 +61,31 @@ func Binary(execDir, name string) (string, error) {
 // leaves the global flags and all other arguments as they are, and execs
 // the subcommand binary. It returns only on failure.
 func Main(args []string, stdout, stderr io.Writer) int {
+	t, code := route(args, os.Getenv, stdout, stderr)
+	if t == nil {
+		return code
+	}
+	bin, err := Binary(t.dir, t.binary)
+	if err != nil {
+		fmt.Fprintf(stderr, "rkt: %s: %v\n", t.name, err)
+		return exitFailure
+	}
+	err = syscall.Exec(bin, t.argv, os.Environ())
+	fmt.Fprintf(stderr, "rkt: executing %s: %v\n", bin, err)
+	return exitFailure
+}
+
+// target is the subcommand binary the dispatcher execs.
+type target struct {
+	name   string   // the subcommand's name, for errors
+	dir    string   // the exec dir
+	binary string   // the binary's name in it
+	argv   []string // its whole argv, argv[0] included
+}
+
+// route reads the arguments: it returns the binary to exec, or nil and
+// the exit status once it has answered (help, version) or failed itself.
+func route(args []string, getenv func(string) string, stdout, stderr io.Writer) (*target, int) {
 	g := globalflags.New()
 	fs := g.FlagSet()
 	fs.SetOutput(io.Discard)
@@ -67,7 +94,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "rkt: %v\nRun 'rkt help' for usage.\n", err)
-		return exitFailure
+		return nil, exitFailure
 	}
 	rest := fs.Args()
 	// The arguments before the subcommand name are global flags; they are
@@ -79,56 +106,52 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case *version:
 		printVersion(stdout)
-		return exitOK
+		return nil, exitOK
 	case *help:
 		PrintUsage(stdout, fs)
-		return exitOK
+		return nil, exitOK
 	case len(rest) == 0:
 		PrintUsage(stderr, fs)
-		return exitNoSub
+		return nil, exitNoSub
 	}
 
 	sub, ok := Lookup(rest[0])
 	if !ok {
 		fmt.Fprintf(stderr, "rkt: '%s' is not a rkt command. See 'rkt help'.\n\nThe rkt commands are:\n", rest[0])
 		listCommands(stderr)
-		return exitFailure
+		return nil, exitFailure
 	}
 	subArgs := rest[1:]
 	switch sub.Name {
 	case "version":
 		printVersion(stdout)
-		return exitOK
+		return nil, exitOK
 	case "help":
 		if len(subArgs) == 0 {
 			PrintUsage(stdout, fs)
-			return exitOK
+			return nil, exitOK
 		}
-		target, ok := Lookup(subArgs[0])
+		page, ok := Lookup(subArgs[0])
 		if !ok {
 			fmt.Fprintf(stderr, "rkt: '%s' is not a rkt command. See 'rkt help'.\n", subArgs[0])
-			return exitFailure
+			return nil, exitFailure
 		}
-		if target.Binary == "" {
+		if page.Binary == "" {
 			PrintUsage(stdout, fs)
-			return exitOK
+			return nil, exitOK
 		}
-		sub, subArgs = target, []string{"--help"}
-	}
-
-	bin, err := Binary(ExecDir(g.ExecPath), sub.Binary)
-	if err != nil {
-		fmt.Fprintf(stderr, "rkt: %s: %v\n", sub.Name, err)
-		return exitFailure
+		sub, subArgs = page, []string{"--help"}
 	}
 	argv0 := sub.Binary
 	if sub.Argv0 != "" {
 		argv0 = sub.Argv0
 	}
-	argv := append(append([]string{argv0}, globals...), subArgs...)
-	err = syscall.Exec(bin, argv, os.Environ())
-	fmt.Fprintf(stderr, "rkt: executing %s: %v\n", bin, err)
-	return exitFailure
+	return &target{
+		name:   sub.Name,
+		dir:    execDir(g.ExecPath, getenv),
+		binary: sub.Binary,
+		argv:   append(append([]string{argv0}, globals...), subArgs...),
+	}, exitOK
 }
 
 // PrintUsage writes the top-level help page.
