@@ -62,8 +62,8 @@ func Enter(args []string) int {
 	return l.Fail(fmt.Errorf("enter: execute %q: %w", bin, err))
 }
 
-// readAppEnv reads the app's environment: the env file run wrote in the
-// pod directory, else the one in the stage1 rootfs, else the pod
+// readAppEnv reads the app's environment: the env file run wrote (see
+// poddir.EnvFilePaths for where enter finds it), else the pod
 // manifest's.
 func readAppEnv(dir, app string) ([]string, error) {
 	for _, f := range poddir.EnvFilePaths(dir, app) {

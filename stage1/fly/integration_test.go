@@ -318,10 +318,8 @@ func TestIntegrationExitStatus(t *testing.T) {
 	if _, err := podproc.ReadPIDFile(filepath.Join(p.dir, "pgid")); err != nil {
 		t.Errorf("pgid file: %v", err)
 	}
-	for _, f := range []string{"appsinfo/app/env", "stage1/rootfs/rkt/env/app"} {
-		if s := p.readFile(f); s != "PATH=/bin\nFOO=bar\n" {
-			t.Errorf("%s = %q", f, s)
-		}
+	if s := p.readFile("stage1/rootfs/rkt/env/app"); s != "PATH=/bin\nFOO=bar\n" {
+		t.Errorf("env file = %q", s)
 	}
 	if p.locked() {
 		t.Error("pod lock still held after the app exited")

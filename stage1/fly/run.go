@@ -111,7 +111,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("app %q: %w", p.AppName(), err)
 	}
-	if err := writeEnvFiles(p, env, l); err != nil {
+	if err := writeEnvFile(p, env, l); err != nil {
 		return 0, err
 	}
 	statusDir := p.Stage1Path(filepath.FromSlash(stage1abi.StatusDir))
@@ -251,15 +251,14 @@ func setupMounts(p *Pod, dns stage2app.DNSModes, notify *readiness.Listener, l *
 	return nil
 }
 
-// writeEnvFiles writes the app's env file at rkt/env/<app> in the stage1
-// rootfs (reference PODF-18) and a copy at appsinfo/<app>/env in the pod
-// directory, which `enter` reads without needing our mount namespace.
-func writeEnvFiles(p *Pod, env []string, l *logger) error {
+// writeEnvFile writes the app's env file at rkt/env/<app> in the stage1
+// rootfs.
+func writeEnvFile(p *Pod, env []string, l *logger) error {
 	data, skipped := stage2app.FormatEnvFile(env)
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
-	return poddir.WriteEnvFiles(p.Dir, p.AppName(), data)
+	return poddir.WriteEnvFile(p.Dir, p.AppName(), data)
 }
 
 // writeStarted records a started app: rkt/status/<app>-started, then

@@ -89,28 +89,32 @@ func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName 
 	return app, imageName, im, nil
 }
 
-// EnvFilePaths are where the env file of app is written: rkt/env/<app>
-// in the stage1 rootfs (reference PODF-18), and a copy at
-// appsinfo/<app>/env in the pod directory dir, which fly's `enter` reads
-// without the pod's mount namespace.
+// EnvFilePaths are where a reader outside the pod's mount namespace
+// (fly's `enter`) finds the env file of app, in order: rkt/env/<app> in
+// the stage1 overlay's upper layer, where the stage1's writes to its
+// mounted overlay land; the same in the stage1 rootfs, a copy with
+// --no-overlay; and appsinfo/<app>/env, a second copy that pods of
+// earlier builds had.
 func EnvFilePaths(dir, app string) []string {
+	rel := filepath.Join(filepath.FromSlash(stage1abi.EnvDir), app)
 	return []string{
+		filepath.Join(dir, stage1abi.OverlayDir, "stage1", "upper", rel),
+		Stage1Path(dir, rel),
 		filepath.Join(dir, stage1abi.AppsInfoDir, app, "env"),
-		Stage1Path(dir, filepath.FromSlash(stage1abi.EnvDir), app),
 	}
 }
 
-// WriteEnvFiles writes data, the env file of app (see
-// stage2app.FormatEnvFile), at each of EnvFilePaths, readable by root
-// only: environments may hold secrets.
-func WriteEnvFiles(dir, app string, data []byte) error {
-	for _, f := range EnvFilePaths(dir, app) {
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
-		}
-		if err := atomicfile.Publish(f, data, 0o640); err != nil {
-			return fmt.Errorf("write the env file: %w", err)
-		}
+// WriteEnvFile writes data, the env file of app (see
+// stage2app.FormatEnvFile), at rkt/env/<app> in the stage1 rootfs
+// (reference PODF-18), readable by root only: environments may hold
+// secrets.
+func WriteEnvFile(dir, app string, data []byte) error {
+	f := Stage1Path(dir, filepath.FromSlash(stage1abi.EnvDir), app)
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
+	}
+	if err := atomicfile.Publish(f, data, 0o640); err != nil {
+		return fmt.Errorf("write the env file: %w", err)
 	}
 	return nil
 }

@@ -380,7 +380,7 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 	}
 	side := &appSide{}
 	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.App.Isolators) })
-	side.wg.Go(func() { side.envErr = writeEnvFiles(p, a.Name(), ap.env, s.log) })
+	side.wg.Go(func() { side.envErr = writeEnvFile(p, a.Name(), ap.env, s.log) })
 	return ap, side, nil
 }
 
@@ -724,14 +724,14 @@ func envLookup(env []string, name string) string {
 	return v
 }
 
-// writeEnvFiles writes the app's env file at rkt/env/<app> in the stage1
-// rootfs and a copy at appsinfo/<app>/env in the pod directory.
-func writeEnvFiles(p *Pod, app string, env []string, l *logger) error {
+// writeEnvFile writes the app's env file at rkt/env/<app> in the stage1
+// rootfs.
+func writeEnvFile(p *Pod, app string, env []string, l *logger) error {
 	data, skipped := stage2app.FormatEnvFile(env)
 	for _, name := range skipped {
 		l.Warnf("environment variable %q holds a newline: left out of the env file", name)
 	}
-	return poddir.WriteEnvFiles(p.Dir, app, data)
+	return poddir.WriteEnvFile(p.Dir, app, data)
 }
 
 // openPodCgroup opens the pod's cgroup at the paths `run` passed, or
