@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -238,11 +239,7 @@ func TestDecodingBinariesLinkCodecs(t *testing.T) {
 	const codecs = "github.com/rkt/rkt/common/aci/compression/codecs"
 	for _, line := range listPackages(t, `{{.ImportPath}} {{join .Deps " "}}`, "./rkt-fetch", "./rkt-image") {
 		f := strings.Fields(line)
-		found := false
-		for _, dep := range f[1:] {
-			found = found || dep == codecs
-		}
-		if !found {
+		if !slices.Contains(f[1:], codecs) {
 			t.Errorf("%s does not link %s", f[0], codecs)
 		}
 	}

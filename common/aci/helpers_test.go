@@ -1,8 +1,6 @@
 package aci
 
 import (
-
-	// The tests read compressed images.
 	"archive/tar"
 	"bytes"
 	"os"

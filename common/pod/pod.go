@@ -372,7 +372,7 @@ func (p *Pod) Stage1TreeID() (string, error) {
 // mounts the overlays in the pod's private mount namespace, so readers
 // outside it find the stage1's files (exit statuses) here.
 func (p *Pod) Stage1UpperDir() string {
-	return p.Path(filepath.Join(stage1abi.OverlayDir, "stage1", "upper"))
+	return p.Path(filepath.FromSlash(stage1abi.Stage1UpperRel))
 }
 
 // Stage1Path returns a path inside the pod's stage1 rootfs as readers

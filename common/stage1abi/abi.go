@@ -53,6 +53,10 @@ const (
 	AppTreeIDFile     = "treeStoreID"
 	OverlayPrepared   = "overlay-prepared"
 	OverlayDir        = "overlay"
+	// Stage1UpperRel is the upper layer of an overlay pod's stage1
+	// rootfs: where the stage1's writes land, and where readers outside
+	// the pod's mount namespace find them.
+	Stage1UpperRel    = OverlayDir + "/stage1/upper"
 	PIDFile           = "pid"
 	PPIDFile          = "ppid"
 	PGIDFile          = "pgid"

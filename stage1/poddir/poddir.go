@@ -98,7 +98,7 @@ func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName 
 func EnvFilePaths(dir, app string) []string {
 	rel := filepath.Join(filepath.FromSlash(stage1abi.EnvDir), app)
 	return []string{
-		filepath.Join(dir, stage1abi.OverlayDir, "stage1", "upper", rel),
+		filepath.Join(dir, filepath.FromSlash(stage1abi.Stage1UpperRel), rel),
 		Stage1Path(dir, rel),
 		filepath.Join(dir, stage1abi.AppsInfoDir, app, "env"),
 	}
