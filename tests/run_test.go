@@ -249,8 +249,6 @@ func TestRunDNSAndHosts(t *testing.T) {
 	e.Rkt("run", "--hosts-entry=host", "--hosts-entry=1.2.3.4=x", "example.com/busybox").Fails(t, 254, "cannot be mixed")
 }
 
-// The ondisk check: a damaged tree is rendered again before a pod uses
-// it, unless --insecure-options=ondisk.
 // A pod whose trees are missing (here removed by image gc; an image
 // fetched by an unprivileged user has none either) gets them rendered
 // by rkt-fetch, which rkt-prepare runs since it links no decompressor:
@@ -295,6 +293,8 @@ func TestRunRendersMissingTrees(t *testing.T) {
 	assertCleanTmp(t, e)
 }
 
+// The ondisk check: a damaged tree is rendered again before a pod uses
+// it, unless --insecure-options=ondisk.
 func TestRunRerendersDamagedTree(t *testing.T) {
 	e, _ := runEnv(t)
 	motds, _ := filepath.Glob(filepath.Join(e.DataDir, "cas", "tree", "deps-*", "rootfs", "etc", "motd"))
