@@ -182,6 +182,21 @@ func MountOverlay(lower []string, upper, work, target string, ro bool, extra ...
 	if len(lower) == 0 {
 		return errors.New("mounting overlay: no lower directory")
 	}
+	opts := OverlayOptions(lower, upper, work, extra...)
+	var flags uintptr
+	if ro || upper == "" {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("overlay", target, "overlay", flags, opts); err != nil {
+		return &os.PathError{Op: "mount overlay", Path: target, Err: err}
+	}
+	return nil
+}
+
+// OverlayOptions returns the mount data of an overlay of the lower
+// directories (the first on top) under upper and work ("" for a
+// read-only overlay), with the extra options after them.
+func OverlayOptions(lower []string, upper, work string, extra ...string) string {
 	esc := make([]string, len(lower))
 	for i, l := range lower {
 		esc[i] = escapeOpt(l)
@@ -193,14 +208,7 @@ func MountOverlay(lower []string, upper, work, target string, ro bool, extra ...
 	for _, o := range extra {
 		opts += "," + o
 	}
-	var flags uintptr
-	if ro || upper == "" {
-		flags |= unix.MS_RDONLY
-	}
-	if err := unix.Mount("overlay", target, "overlay", flags, opts); err != nil {
-		return &os.PathError{Op: "mount overlay", Path: target, Err: err}
-	}
-	return nil
+	return opts
 }
 
 // escapeOpt escapes the characters overlayfs treats as separators in its

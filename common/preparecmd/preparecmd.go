@@ -201,19 +201,28 @@ func Run() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return execRunPrepared(env, p.UUID, fd, env.Flags)
+			plan, err := r.WritePlan(env, p)
+			if err != nil {
+				return err
+			}
+			return execRunPrepared(env, p.UUID, fd, plan, env.Flags)
 		},
 	}
 }
 
 // execRunPrepared hands the locked pod to rkt-run-prepared with the run
-// flags as given.
-func execRunPrepared(env *cli.Env, uuid string, fd int, fs *pflag.FlagSet) error {
+// flags as given, and the path of its start plan (if any) first, where
+// rkt-run-prepared's fast path looks for it.
+func execRunPrepared(env *cli.Env, uuid string, fd int, plan string, fs *pflag.FlagSet) error {
 	bin, err := dispatch.Binary(dispatch.ExecDir(env.Globals.ExecPath), "rkt-run-prepared")
 	if err != nil {
 		return err
 	}
-	argv := []string{"rkt-run-prepared", "--lock-fd=" + strconv.Itoa(fd)}
+	argv := []string{"rkt-run-prepared"}
+	if plan != "" {
+		argv = append(argv, "--run-plan="+plan)
+	}
+	argv = append(argv, "--lock-fd="+strconv.Itoa(fd))
 	fs.Visit(func(fl *pflag.Flag) {
 		if isRunFlag(fl.Name) || env.Globals.FlagSet().Lookup(fl.Name) != nil {
 			if sv, ok := fl.Value.(pflag.SliceValue); ok {

@@ -5,21 +5,18 @@
 package runpod
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/mount"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/runplan"
 	"github.com/rkt/rkt/common/stage1abi"
 )
 
@@ -31,135 +28,145 @@ import (
 // failure; the pod is then left in run/, unlocked, as an exited pod for
 // gc.
 func Exec(p *pod.Pod, apps []string, args stage1abi.RunArgs, files map[string][]byte, warn func(string)) error {
-	s1, err := p.Stage1Manifest()
-	if err != nil {
-		return fmt.Errorf("pod %s: stage1 manifest: %w", p.UUID, err)
-	}
-	ep, err := s1.Entrypoint(stage1abi.AnnotationRun)
+	plan, dropped, err := Plan(p, apps, args)
 	if err != nil {
 		return err
 	}
-	version, err := s1.InterfaceVersion()
-	if err != nil {
-		return err
-	}
-	args.UUID = p.UUID
-	argv, dropped := args.Args(version)
 	for _, d := range dropped {
 		warn(d.String())
 	}
-	if err := p.MoveTo(pod.Run); err != nil {
-		return err
-	}
-	fd, err := p.LockFD()
-	if err != nil {
-		return err
-	}
-	// The mount namespace belongs to this OS thread until exec, which
-	// hands it to the stage1: everything mounted below dies with the pod.
-	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("pod %s: new mount namespace: %w", p.UUID, err)
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return fmt.Errorf("pod %s: making mounts slave: %w", p.UUID, err)
-	}
 	if p.Overlay() {
-		if err := mountTrees(p, apps); err != nil {
+		// Pods prepared before prepare wrote these itself.
+		if err := WriteStage2(p, apps, nil); err != nil {
 			return fmt.Errorf("pod %s: %w", p.UUID, err)
 		}
 	}
-	rootfs := p.Path(stage1abi.Stage1RootfsRel)
-	for rel, data := range files {
-		target, err := securejoin.SecureJoin(rootfs, rel)
-		if err != nil {
-			return fmt.Errorf("pod %s: %s: %w", p.UUID, rel, err)
+	rootfs := filepath.Join(p.Root().PodsIn(pod.Run.Dir()), p.UUID, stage1abi.Stage1RootfsRel)
+	return plan.Run(func() error {
+		for rel, data := range files {
+			target, err := securejoin.SecureJoin(rootfs, rel)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(target, data, 0o644); err != nil {
+				return fmt.Errorf("writing %s: %w", rel, err)
+			}
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(target, data, 0o644); err != nil {
-			return fmt.Errorf("pod %s: writing %s: %w", p.UUID, rel, err)
-		}
-	}
-	path, err := securejoin.SecureJoin(rootfs, ep)
-	if err != nil {
-		return fmt.Errorf("pod %s: stage1 run entrypoint: %w", p.UUID, err)
-	}
-	if err := os.Chdir(p.Dir()); err != nil {
-		return err
-	}
-	env := append(os.Environ(), stage1abi.LockFDEnv+"="+strconv.Itoa(fd))
-	// argv[0] is the entrypoint as the stage1 named it: a multi-call
-	// stage1 binary tells its entrypoints apart by it.
-	err = syscall.Exec(path, append([]string{filepath.Join(rootfs, ep)}, argv...), env)
-	return fmt.Errorf("pod %s: executing stage1 %s: %w", p.UUID, path, err)
+		return nil
+	})
 }
 
-// mountTrees mounts the stage1 overlay and those of apps: the read-only
-// tree as the lower layer, the pod's own upper and work directories
-// above it.
-func mountTrees(p *pod.Pod, apps []string) error {
-	s1tree, err := p.Stage1TreeID()
+// Plan works out the system calls that start the pod p, whose lock the
+// caller holds: move it to run/, make its mount namespace private with
+// its mounts slaves of the host's, mount its overlays (when it has
+// them), enter its directory and exec the stage1's run entrypoint with
+// args and the lock's fd in RKT_LOCK_FD. Exec carries it out from Go;
+// rkt run writes it into the pod directory for rkt-run-prepared's fast
+// path (runplan). It also returns the flags args has that the stage1's
+// interface version cannot take.
+func Plan(p *pod.Pod, apps []string, args stage1abi.RunArgs) (*runplan.Plan, []stage1abi.Dropped, error) {
+	ep, err := p.Stage1Entrypoint(stage1abi.AnnotationRun)
 	if err != nil {
-		return fmt.Errorf("stage1 tree: %w", err)
+		return nil, nil, err
 	}
-	trees := p.Root().Trees()
-	s1root := p.Path(stage1abi.Stage1RootfsRel)
-	if err := overlay(filepath.Join(trees, s1tree, "rootfs"), p.Path(filepath.Join(stage1abi.OverlayDir, "stage1")), s1root); err != nil {
-		return err
+	args.UUID = p.UUID
+	argv, dropped := args.Args(ep.Version)
+	fd, err := p.LockFD()
+	if err != nil {
+		return nil, nil, err
 	}
+	runDir := filepath.Join(p.Root().PodsIn(pod.Run.Dir()), p.UUID)
+	rootfs := filepath.Join(runDir, stage1abi.Stage1RootfsRel)
+	// The entrypoint was resolved where the stage1 rootfs is outside a
+	// mount namespace: in the tree the overlay shows, or the copy.
+	s1, err := p.Stage1Rootfs()
+	if err != nil {
+		return nil, nil, err
+	}
+	rel, err := filepath.Rel(s1, ep.Path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, nil, fmt.Errorf("pod %s: stage1 run entrypoint %s outside the stage1 rootfs", p.UUID, ep.Path)
+	}
+	argv0, err := filepath.Rel(s1, ep.Argv0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pod %s: stage1 run entrypoint: %w", p.UUID, err)
+	}
+	plan := &runplan.Plan{Pod: p.UUID, Steps: []runplan.Step{
+		{Op: runplan.OpRename, Strs: []string{p.Dir(), runDir}},
+		{Op: runplan.OpUnshare, Flags: unix.CLONE_NEWNS},
+		{Op: runplan.OpMount, Strs: []string{"", "/", "", "", ""}, Flags: unix.MS_REC | unix.MS_SLAVE},
+	}}
+	if p.Overlay() {
+		// Each tree is the lower layer under the pod's own upper and work
+		// directories. The overlay is volatile (Linux 5.10; plain, after
+		// EINVAL, before that): it skips every sync of the upper file
+		// system, the one overlayfs does when it is unmounted included.
+		// That one commits the journal of the file system the data
+		// directory is on, and the exit of the pod's last process waited
+		// for it: ~2 ms of every `rkt run` here. Writes to an app's root
+		// filesystem are written back like any others, but an fsync in
+		// the app does not make them durable: data that must survive a
+		// crash of the host goes to a volume (podman does the same for
+		// --rm containers, CRI-O for all). rkt mounts each upper
+		// directory as an upper layer once, so overlayfs's refusal to
+		// mount a volatile one again (its work/work/incompat/volatile
+		// marker) never applies; the stage1 that replaces the mount under
+		// --private-users clears it first.
+		overlay := func(lower, layers, target string) {
+			opts := mount.OverlayOptions([]string{lower}, filepath.Join(layers, "upper"), filepath.Join(layers, "work"))
+			plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpMount,
+				Strs: []string{"overlay", target, "overlay", opts + ",volatile", opts}})
+		}
+		trees := p.Root().Trees()
+		overlay(s1, filepath.Join(runDir, stage1abi.OverlayDir, "stage1"), rootfs)
+		for _, app := range apps {
+			tree, err := os.ReadFile(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppTreeIDFile)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("pod %s: app %s: tree: %w", p.UUID, app, err)
+			}
+			overlay(filepath.Join(trees, strings.TrimSpace(string(tree)), "rootfs"),
+				filepath.Join(runDir, stage1abi.OverlayDir, app), filepath.Join(runDir, stage1abi.AppRootfsRel(app)))
+		}
+	}
+	// argv[0] is the entrypoint as the stage1 named it: a multi-call
+	// stage1 binary tells its entrypoints apart by it.
+	plan.Steps = append(plan.Steps,
+		runplan.Step{Op: runplan.OpChdir, Strs: []string{runDir}},
+		runplan.Step{Op: runplan.OpExec, Strs: []string{filepath.Join(rootfs, rel), stage1abi.LockFDEnv + "=" + strconv.Itoa(fd)},
+			Argv: append([]string{filepath.Join(rootfs, argv0)}, argv...)})
+	return plan, dropped, nil
+}
+
+// WriteStage2 writes what the stage1 of an overlay pod finds of its apps
+// before their overlays are mounted: each app's image manifest (from the
+// pod's app info, or manifests[app]) and the directory its rootfs is
+// mounted on, in the stage1 overlay's upper layer, where they show
+// through the stage1's rootfs once it is mounted. Files already there are
+// kept.
+func WriteStage2(p *pod.Pod, apps []string, manifests map[string][]byte) error {
+	upper := p.Stage1UpperDir()
 	for _, app := range apps {
-		info := filepath.Join(stage1abi.AppsInfoDir, app)
-		tree, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppTreeIDFile)))
-		if err != nil {
-			return fmt.Errorf("app %s: tree: %w", app, err)
+		dir := filepath.Join(upper, stage1abi.Stage2Dir, app)
+		manifest := filepath.Join(dir, "manifest")
+		if _, err := os.Stat(manifest); err == nil {
+			continue
 		}
-		manifest, err := os.ReadFile(p.Path(filepath.Join(info, stage1abi.AppManifestFile)))
-		if err != nil {
-			return fmt.Errorf("app %s: manifest: %w", app, err)
-		}
-		target := p.Path(stage1abi.AppRootfsRel(app))
-		if err := os.MkdirAll(target, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p.Path(stage1abi.AppManifestRel(app)), manifest, 0o644); err != nil {
-			return err
+		m, ok := manifests[app]
+		if !ok {
+			var err error
+			if m, err = os.ReadFile(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile))); err != nil {
+				return fmt.Errorf("app %s: manifest: %w", app, err)
+			}
 		}
-		lower := filepath.Join(trees, strings.TrimSpace(string(tree)), "rootfs")
-		if err := overlay(lower, p.Path(filepath.Join(stage1abi.OverlayDir, app)), target); err != nil {
-			return fmt.Errorf("app %s: %w", app, err)
+		if err := os.WriteFile(manifest, m, 0o644); err != nil {
+			return err
 		}
 	}
 	return nil
 }
-
-// overlay mounts the tree lower with the pod's layers (upper and work
-// below the directory layers) on target.
-//
-// The overlay is volatile (Linux 5.10; plain before that): it skips
-// every sync of the upper file system, the one overlayfs does when it is
-// unmounted included. That one commits the journal of the file system
-// the data directory is on, and the exit of the pod's last process waited
-// for it: ~2 ms of every `rkt run` here. Writes to an app's root
-// filesystem are written back like any others, but an fsync in the app
-// does not make them durable: data that must survive a crash of the host
-// goes to a volume (podman does the same for --rm containers, CRI-O for
-// all). rkt mounts each upper directory as an upper layer once, so
-// overlayfs's refusal to mount a volatile one again (its
-// work/work/incompat/volatile marker) never applies; the stage1 that
-// replaces the mount under --private-users clears it first.
-func overlay(lower, layers, target string) error {
-	upper, work := filepath.Join(layers, "upper"), filepath.Join(layers, "work")
-	if !noVolatile.Load() {
-		if err := mount.MountOverlay([]string{lower}, upper, work, target, false, "volatile"); !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-		// An unknown option, or a refused one: plain overlays from now.
-		noVolatile.Store(true)
-	}
-	return mount.MountOverlay([]string{lower}, upper, work, target, false)
-}
-
-// noVolatile is set once overlayfs refused the volatile option.
-var noVolatile atomic.Bool

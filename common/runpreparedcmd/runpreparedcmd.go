@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/rkt/rkt/common/cli"
 	"github.com/rkt/rkt/common/mdsclient"
 	"github.com/rkt/rkt/common/pod"
+	"github.com/rkt/rkt/common/runplan"
 	"github.com/rkt/rkt/common/runpod"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
@@ -200,15 +202,25 @@ func (r *RunFlags) stage1Files() map[string][]byte {
 // RunPrepared returns the `rkt run-prepared` command.
 func RunPrepared() *cli.Command {
 	var r RunFlags
+	var plan string
 	return &cli.Command{
 		Name:      "run-prepared",
 		Summary:   "Run a prepared pod",
 		Usage:     "[flags] UUID",
 		NeedsRoot: true,
-		Flags:     r.Register,
+		Flags: func(fs *pflag.FlagSet) {
+			r.Register(fs)
+			// The plan rkt run wrote for the fast path (runplan), which
+			// only reads it; here it is only a name to accept.
+			fs.StringVar(&plan, "run-plan", "", "")
+			_ = fs.MarkHidden("run-plan")
+		},
 		Run: func(env *cli.Env, args []string) error {
 			if len(args) != 1 {
 				return cli.Usagef("run-prepared needs exactly one pod UUID")
+			}
+			if err := runplan.FastPathError(args[0]); err != nil {
+				return err
 			}
 			root, err := env.DataDir()
 			if err != nil {
@@ -231,32 +243,77 @@ func RunPrepared() *cli.Command {
 					return fmt.Errorf("pod %q is being started by another process: %w", p.UUID, err)
 				}
 			}
-			m, err := p.ManifestOutline()
+			apps, a, err := r.start(env, p)
 			if err != nil {
 				return err
 			}
-			a, err := r.Stage1Args(env, len(m.Apps))
-			if err != nil {
-				return err
-			}
-			if a.PrivateUsers, err = privateUsers(p); err != nil {
-				return err
-			}
-			if r.mdsRegister {
-				if err := checkMDS(p); err != nil {
-					return err
-				}
-			}
-			if m.Ports > 0 {
-				for _, n := range r.net {
-					if n == "host" || n == "none" {
-						return fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
-					}
-				}
-			}
-			return runpod.Exec(p, m.Apps, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
+			return runpod.Exec(p, apps, a, r.stage1Files(), func(s string) { env.Warnf("%s", s) })
 		},
 	}
+}
+
+// start checks the run flags against the locked pod p and returns its
+// apps and the stage1's arguments.
+func (r *RunFlags) start(env *cli.Env, p *pod.Pod) ([]string, stage1abi.RunArgs, error) {
+	m, err := p.ManifestOutline()
+	if err != nil {
+		return nil, stage1abi.RunArgs{}, err
+	}
+	a, err := r.Stage1Args(env, len(m.Apps))
+	if err != nil {
+		return nil, a, err
+	}
+	if a.PrivateUsers, err = privateUsers(p); err != nil {
+		return nil, a, err
+	}
+	if r.mdsRegister {
+		if err := checkMDS(p); err != nil {
+			return nil, a, err
+		}
+	}
+	if m.Ports > 0 {
+		for _, n := range r.net {
+			if n == "host" || n == "none" {
+				return nil, a, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
+			}
+		}
+	}
+	return m.Apps, a, nil
+}
+
+// WritePlan writes into the pod p, which rkt run prepared and holds
+// locked, the plan by which rkt-run-prepared's fast path starts it
+// (runplan), after the checks rkt-run-prepared would make. It returns
+// the plan's path, or "" when the pod is one for the Go path: when the
+// flags need work that a plan cannot do (--mds-register, DNS files) or
+// warnings (a stage1 too old for a flag), and where rkt-run-prepared
+// has no fast path.
+func (r *RunFlags) WritePlan(env *cli.Env, p *pod.Pod) (string, error) {
+	if runtime.GOARCH != "amd64" || r.mdsRegister || len(r.stage1Files()) > 0 {
+		return "", nil
+	}
+	apps, a, err := r.start(env, p)
+	if err != nil {
+		return "", err
+	}
+	plan, dropped, err := runpod.Plan(p, apps, a)
+	if err != nil || len(dropped) > 0 {
+		return "", err
+	}
+	if p.Overlay() {
+		if err := runpod.WriteStage2(p, apps, nil); err != nil {
+			return "", fmt.Errorf("pod %s: %w", p.UUID, err)
+		}
+	}
+	b, err := plan.Encode()
+	if err != nil {
+		return "", fmt.Errorf("pod %s: %w", p.UUID, err)
+	}
+	path := p.Path(runplan.FileName)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return "", fmt.Errorf("pod %s: %w", p.UUID, err)
+	}
+	return path, nil
 }
 
 // privateUsers returns the id range a --private-users pod got at
