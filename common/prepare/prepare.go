@@ -45,6 +45,11 @@ type Options struct {
 	Stage1       Stage1Flags
 	UUIDFileSave string
 	Stderr       io.Writer
+	// Written, if set, is called once the pod directory is written, with
+	// the pod's outline, while the ondisk checks of its trees may still
+	// be running (rkt run works out the pod's start there). Its error
+	// fails the prepare.
+	Written func(p *pod.Pod, o *pod.Outline) error
 }
 
 type preparer struct {
@@ -182,6 +187,15 @@ func (p *preparer) prepare() (*pod.Pod, error) {
 	if err := p.writePodDir(pd, pmJSON, s1manifest, s1tree, apps, overlay); err != nil {
 		return fail(fmt.Errorf("preparing pod %s: %w", pd.UUID, err))
 	}
+	if p.opts.Written != nil {
+		o := &pod.Outline{Ports: len(pm.Ports)}
+		for _, a := range apps {
+			o.Apps = append(o.Apps, a.name)
+		}
+		if err := p.opts.Written(pd, o); err != nil {
+			return fail(err)
+		}
+	}
 	if err := checks.wait(); err != nil {
 		return fail(err)
 	}
@@ -309,6 +323,18 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 		}
 		if err := mkdir(stage1abi.Stage1RootfsRel, 0o755); err != nil {
 			return err
+		}
+		// What the stage1 finds of each app before the app's overlay is
+		// mounted: its image manifest and the directory its rootfs is
+		// mounted on, in the stage1's upper layer (runpod.WriteStage2).
+		for _, a := range apps {
+			dir := filepath.Join(stage1abi.Stage1UpperRel, stage1abi.Stage2Dir, a.name)
+			if err := mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(pd.Path(filepath.Join(dir, "manifest")), a.manifest, 0o644); err != nil {
+				return err
+			}
 		}
 		return write(stage1abi.OverlayPrepared, nil)
 	}

@@ -189,19 +189,21 @@ func Run() *cli.Command {
 			if _, err := r.Stage1Args(env, max(len(o.Apps), 1)); err != nil {
 				return err
 			}
+			// The pod's id range and start plan are made while the
+			// trees' checks run.
+			var plan string
+			o.Written = func(p *pod.Pod, m *pod.Outline) error {
+				if err := f.allocateIDs(o, p); err != nil {
+					return err
+				}
+				plan, err = r.WritePlan(env, p, m)
+				return err
+			}
 			p, err := prepare.Prepare(o)
 			if err != nil {
 				return err
 			}
-			if err := f.allocateIDs(o, p); err != nil {
-				p.Close()
-				return err
-			}
 			fd, err := p.LockFD()
-			if err != nil {
-				return err
-			}
-			plan, err := r.WritePlan(env, p)
 			if err != nil {
 				return err
 			}

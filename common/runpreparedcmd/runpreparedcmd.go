@@ -259,51 +259,53 @@ func (r *RunFlags) start(env *cli.Env, p *pod.Pod) ([]string, stage1abi.RunArgs,
 	if err != nil {
 		return nil, stage1abi.RunArgs{}, err
 	}
+	a, err := r.check(env, p, m)
+	return m.Apps, a, err
+}
+
+// check checks the run flags against the locked pod p, of outline m,
+// and returns the stage1's arguments.
+func (r *RunFlags) check(env *cli.Env, p *pod.Pod, m *pod.Outline) (stage1abi.RunArgs, error) {
 	a, err := r.Stage1Args(env, len(m.Apps))
 	if err != nil {
-		return nil, a, err
+		return a, err
 	}
 	if a.PrivateUsers, err = privateUsers(p); err != nil {
-		return nil, a, err
+		return a, err
 	}
 	if r.mdsRegister {
 		if err := checkMDS(p); err != nil {
-			return nil, a, err
+			return a, err
 		}
 	}
 	if m.Ports > 0 {
 		for _, n := range r.net {
 			if n == "host" || n == "none" {
-				return nil, a, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
+				return a, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", n)
 			}
 		}
 	}
-	return m.Apps, a, nil
+	return a, nil
 }
 
-// WritePlan writes into the pod p, which rkt run prepared and holds
-// locked, the plan by which rkt-run-prepared's fast path starts it
-// (runplan), after the checks rkt-run-prepared would make. It returns
+// WritePlan writes into the pod p, of outline m, which rkt run prepared
+// and holds locked, the plan by which rkt-run-prepared's fast path starts
+// it (runplan), after the checks rkt-run-prepared would make. It returns
 // the plan's path, or "" when the pod is one for the Go path: when the
 // flags need work that a plan cannot do (--mds-register, DNS files) or
 // warnings (a stage1 too old for a flag), and where rkt-run-prepared
 // has no fast path.
-func (r *RunFlags) WritePlan(env *cli.Env, p *pod.Pod) (string, error) {
+func (r *RunFlags) WritePlan(env *cli.Env, p *pod.Pod, m *pod.Outline) (string, error) {
 	if runtime.GOARCH != "amd64" || r.mdsRegister || len(r.stage1Files()) > 0 {
 		return "", nil
 	}
-	apps, a, err := r.start(env, p)
+	a, err := r.check(env, p, m)
 	if err != nil {
 		return "", err
 	}
-	plan, dropped, err := runpod.Plan(p, apps, a)
+	plan, dropped, err := runpod.Plan(p, m.Apps, a)
 	if err != nil || len(dropped) > 0 {
 		return "", err
-	}
-	if p.Overlay() {
-		if err := runpod.WriteStage2(p, apps, nil); err != nil {
-			return "", fmt.Errorf("pod %s: %w", p.UUID, err)
-		}
 	}
 	b, err := plan.Encode()
 	if err != nil {
