@@ -16,6 +16,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/uuid"
 
+	"github.com/rkt/rkt/common/acname"
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/dirs"
 	"github.com/rkt/rkt/common/flock"
@@ -268,7 +269,7 @@ func (p *Pod) ManifestOutline() (*Outline, error) {
 	for _, a := range m.Apps {
 		// The names become paths in the pod directory: as checked as
 		// the schema would.
-		if err := checkACName(a.Name); err != nil {
+		if err := acname.Check(a.Name); err != nil {
 			return nil, fmt.Errorf("pod %s: invalid manifest: app name %q: %w", p.UUID, a.Name, err)
 		}
 		o.Apps = append(o.Apps, a.Name)

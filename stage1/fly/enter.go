@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
@@ -33,14 +34,14 @@ func Enter(args []string) int {
 	}
 	app := ea.AppName
 	if app == "" {
-		pm, err := poddir.ReadPodManifest(dir)
+		pm, err := manifest.ReadPod(dir)
 		if err != nil {
 			return l.Fail(err)
 		}
 		if len(pm.Apps) != 1 {
 			return l.Fail(fmt.Errorf("enter: --appname is required for a pod with %d apps", len(pm.Apps)))
 		}
-		app = pm.Apps[0].Name.String()
+		app = pm.Apps[0].Name
 	}
 	env, err := readAppEnv(dir, app)
 	if err != nil {
@@ -75,16 +76,16 @@ func readAppEnv(dir, app string) ([]string, error) {
 			return nil, fmt.Errorf("enter: read the env file: %w", err)
 		}
 	}
-	pm, err := poddir.ReadPodManifest(dir)
+	pm, err := manifest.ReadPod(dir)
 	if err != nil {
 		return nil, err
 	}
 	for _, ra := range pm.Apps {
-		if ra.Name.String() == app {
+		if ra.Name == app {
 			if ra.App == nil {
 				return nil, nil
 			}
-			return stage2app.EnvList(ra.App.Environment), nil
+			return manifest.Env(ra.App.Environment), nil
 		}
 	}
 	return nil, fmt.Errorf("enter: the pod has no app %q", app)

@@ -18,7 +18,6 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
-	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/tests/fixtures"
 )
@@ -148,8 +147,12 @@ func (p *testPod) writeJSON(path string, v any) {
 // editManifest changes the pod manifest.
 func (p *testPod) editManifest(f func(pm *schema.PodManifest)) {
 	p.t.Helper()
-	pm, err := poddir.ReadPodManifest(p.dir)
+	data, err := os.ReadFile(filepath.Join(p.dir, "pod"))
 	if err != nil {
+		p.t.Fatal(err)
+	}
+	pm := &schema.PodManifest{}
+	if err := json.Unmarshal(data, pm); err != nil {
 		p.t.Fatal(err)
 	}
 	f(pm)

@@ -3,9 +3,7 @@ package fly
 import (
 	"fmt"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
-
+	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/poddir"
 )
 
@@ -15,19 +13,19 @@ type Pod struct {
 	// Dir is the pod directory (absolute).
 	Dir string
 	// Manifest is the pod manifest.
-	Manifest *schema.PodManifest
+	Manifest *manifest.PodManifest
 	// RuntimeApp is the pod's only app.
-	RuntimeApp *schema.RuntimeApp
+	RuntimeApp *manifest.RuntimeApp
 	// App is the effective app: the pod manifest's, else the image's.
-	App *types.App
+	App *manifest.App
 	// ImageName names the app's image in messages.
 	ImageName string
 	// Image is the app's image manifest (nil when the pod has none).
-	Image *schema.ImageManifest
+	Image *manifest.ImageManifest
 }
 
 // AppName returns the name of the pod's app.
-func (p *Pod) AppName() string { return p.RuntimeApp.Name.String() }
+func (p *Pod) AppName() string { return p.RuntimeApp.Name }
 
 // AppRootfs returns the host path of the app's rootfs.
 func (p *Pod) AppRootfs() string { return poddir.AppRootfs(p.Dir, p.AppName()) }
@@ -38,7 +36,7 @@ func (p *Pod) Stage1Path(rel ...string) string { return poddir.Stage1Path(p.Dir,
 // LoadPod reads the pod in dir. It fails unless the pod has exactly one
 // app with a non-empty exec.
 func LoadPod(dir string) (*Pod, error) {
-	pm, err := poddir.ReadPodManifest(dir)
+	pm, err := manifest.ReadPod(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +44,7 @@ func LoadPod(dir string) (*Pod, error) {
 		return nil, fmt.Errorf("flavor \"fly\" only supports 1 application per pod, this pod has %d", n)
 	}
 	p := &Pod{Dir: dir, Manifest: pm, RuntimeApp: &pm.Apps[0]}
-	if p.App, p.ImageName, p.Image, err = poddir.EffectiveApp(dir, p.RuntimeApp); err != nil {
+	if p.App, p.ImageName, p.Image, err = manifest.Effective(dir, p.RuntimeApp); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/poddir"
 	"github.com/rkt/rkt/stage1/podmount"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -95,7 +96,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	env := stage2app.EnvList(app.Environment)
+	env := manifest.Env(app.Environment)
 	if notify != nil {
 		env = append(env, readiness.SocketEnv+"="+readiness.AppSocket)
 	}

@@ -1,7 +1,6 @@
 package native
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,20 +22,14 @@ func registerMDS(p *supervisor.Pod, ra *stage1abi.RunArgs, n *podNetns, l *logge
 	if n == nil || n.gw == nil {
 		return fmt.Errorf("--mds-token: the metadata service needs a pod network with a gateway (--net=%s)", ra.Net)
 	}
-	manifest, err := json.Marshal(p.Manifest)
-	if err != nil {
-		return err
-	}
+	// The manifests as written: the service serves them whole.
+	manifest := p.Manifest.Raw
 	var apps []mdsclient.App
 	for _, a := range p.Apps {
 		if a.Image == nil {
 			continue
 		}
-		im, err := json.Marshal(a.Image)
-		if err != nil {
-			return err
-		}
-		apps = append(apps, mdsclient.App{Name: a.Name(), ImageManifest: im})
+		apps = append(apps, mdsclient.App{Name: a.Name(), ImageManifest: a.Image.Raw})
 	}
 	c := &mdsclient.Client{Attempts: 3, Delay: time.Second}
 	if err := c.RegisterPod(ra.UUID, ra.MDSToken, n.ip, manifest, apps); err != nil {

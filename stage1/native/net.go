@@ -222,11 +222,17 @@ func podPortMappings(p *supervisor.Pod) ([]netspec.PortMapping, error) {
 			return nil, fmt.Errorf("port %q: protocol %q cannot be forwarded", ep.Name, pp.Protocol)
 		}
 		m := netspec.PortMapping{HostPort: int(ep.HostPort), ContainerPort: int(pp.Port), Protocol: proto}
-		if ep.HostIP != nil && !ep.HostIP.IsUnspecified() {
-			if ep.HostIP.To4() == nil {
-				return nil, fmt.Errorf("port %q: IPv6 host address %s is not supported", ep.Name, ep.HostIP)
+		if ep.HostIP != "" {
+			ip := net.ParseIP(ep.HostIP)
+			if ip == nil {
+				return nil, fmt.Errorf("port %q: invalid host address %q", ep.Name, ep.HostIP)
 			}
-			m.HostIP = ep.HostIP.String()
+			if !ip.IsUnspecified() {
+				if ip.To4() == nil {
+					return nil, fmt.Errorf("port %q: IPv6 host address %s is not supported", ep.Name, ip)
+				}
+				m.HostIP = ip.String()
+			}
 		}
 		out = append(out, m)
 	}

@@ -25,7 +25,7 @@ func buildFilters(pod *supervisor.Pod, insecure bool) (supervisor.Filters, error
 	for _, a := range pod.Apps {
 		var isos types.Isolators
 		if a.App != nil {
-			isos = a.App.Isolators
+			isos = a.Isolators
 		}
 		key := filterKey(isos)
 		enc, ok := built[key]

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"github.com/rkt/rkt/stage1/manifest"
 
 	"golang.org/x/sys/unix"
 
@@ -69,7 +69,7 @@ func TestBuildFilters(t *testing.T) {
 		return i
 	}
 	app := func(name string, isos ...types.Isolator) *supervisor.App {
-		return &supervisor.App{RuntimeApp: &schema.RuntimeApp{Name: types.ACName(name)}, App: &types.App{Isolators: isos}}
+		return &supervisor.App{RuntimeApp: &manifest.RuntimeApp{Name: name}, App: &manifest.App{}, Isolators: isos}
 	}
 	remove := iso(types.LinuxSeccompRemoveSetName, `{"set":["@docker/default-blacklist","uname"]}`)
 	pod := &supervisor.Pod{Apps: []*supervisor.App{app("a"), app("b"), app("c", remove)}}

@@ -1,18 +1,12 @@
-// Package poddir reads what a stage1 needs from a pod directory: the
-// pod manifest, the apps' image manifests and each app's effective
-// settings, and names the paths of the stage1 and app rootfses in it.
+// Package poddir names the paths of the stage1 and app rootfses in a pod
+// directory, and writes and finds the apps' env files (the manifests are
+// package manifest's).
 package poddir
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
@@ -28,65 +22,6 @@ func AppRootfs(dir, app string) string {
 // the pod directory dir.
 func Stage1Path(dir string, rel ...string) string {
 	return filepath.Join(append([]string{dir, stage1abi.Stage1RootfsRel}, rel...)...)
-}
-
-// ReadPodManifest reads <dir>/pod.
-func ReadPodManifest(dir string) (*schema.PodManifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stage1abi.PodManifestFile))
-	if err != nil {
-		return nil, fmt.Errorf("read the pod manifest: %w", err)
-	}
-	pm := &schema.PodManifest{}
-	if err := json.Unmarshal(data, pm); err != nil {
-		return nil, fmt.Errorf("parse the pod manifest: %w", err)
-	}
-	return pm, nil
-}
-
-// ReadImageManifest reads the image manifest of app from the stage1
-// rootfs of the pod directory dir; a missing one is not an error (nil).
-func ReadImageManifest(dir, app string) (*schema.ImageManifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(stage1abi.AppManifestRel(app))))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the image manifest of app %q: %w", app, err)
-	}
-	im := &schema.ImageManifest{}
-	if err := json.Unmarshal(data, im); err != nil {
-		return nil, fmt.Errorf("parse the image manifest of app %q: %w", app, err)
-	}
-	return im, nil
-}
-
-// EffectiveApp returns the settings the app ra of the pod in dir runs
-// with (the pod manifest's, else its image's), the name of its image
-// for messages (the pod manifest's, else the image manifest's, else the
-// app's name) and its image manifest (nil when the pod has none). It
-// fails when the app has no exec.
-func EffectiveApp(dir string, ra *schema.RuntimeApp) (app *types.App, imageName string, im *schema.ImageManifest, err error) {
-	name := ra.Name.String()
-	im, err = ReadImageManifest(dir, name)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	app = ra.App
-	if app == nil && im != nil {
-		app = im.App
-	}
-	switch {
-	case ra.Image.Name != nil && !ra.Image.Name.Empty():
-		imageName = ra.Image.Name.String()
-	case im != nil:
-		imageName = im.Name.String()
-	default:
-		imageName = name
-	}
-	if app == nil || len(app.Exec) == 0 || strings.TrimSpace(app.Exec[0]) == "" {
-		return nil, "", nil, fmt.Errorf(`image %q has an empty "exec" (try --exec=BINARY)`, imageName)
-	}
-	return app, imageName, im, nil
 }
 
 // EnvFilePaths are where a reader outside the pod's mount namespace

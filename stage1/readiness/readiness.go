@@ -17,7 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/appc/spec/schema"
+	"github.com/rkt/rkt/stage1/manifest"
 
 	"github.com/rkt/rkt/common/stage1abi"
 )
@@ -39,7 +39,7 @@ const StatusReady = "ready"
 // Supports reports whether the app reports its own readiness: the
 // annotation is "true" on its pod manifest entry or, failing that, on
 // its image.
-func Supports(ra *schema.RuntimeApp, im *schema.ImageManifest) bool {
+func Supports(ra *manifest.RuntimeApp, im *manifest.ImageManifest) bool {
 	if v, ok := ra.Annotations.Get(Annotation); ok {
 		return v == "true"
 	}

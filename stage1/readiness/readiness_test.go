@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
+	"github.com/rkt/rkt/stage1/manifest"
 )
 
 func send(t *testing.T, path, msg string) {
@@ -89,16 +88,16 @@ func TestNotify(t *testing.T) {
 }
 
 func TestSupportsAndMarkReady(t *testing.T) {
-	ra := &schema.RuntimeApp{}
-	im := &schema.ImageManifest{}
+	ra := &manifest.RuntimeApp{}
+	im := &manifest.ImageManifest{}
 	if Supports(ra, im) || Supports(ra, nil) {
 		t.Error("no annotation: supported")
 	}
-	im.Annotations.Set(Annotation, "true")
+	im.Annotations = manifest.Annotations{{Name: Annotation, Value: "true"}}
 	if !Supports(ra, im) {
 		t.Error("image annotation ignored")
 	}
-	ra.Annotations.Set(types.ACIdentifier(Annotation), "false")
+	ra.Annotations = manifest.Annotations{{Name: Annotation, Value: "false"}}
 	if Supports(ra, im) {
 		t.Error("the pod manifest's annotation must win over the image's")
 	}

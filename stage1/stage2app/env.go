@@ -3,19 +3,7 @@ package stage2app
 import (
 	"bytes"
 	"strings"
-
-	"github.com/appc/spec/schema/types"
 )
-
-// EnvList returns an app environment as the NAME=VALUE list given to
-// execve, in order.
-func EnvList(env types.Environment) []string {
-	out := make([]string, 0, len(env))
-	for _, e := range env {
-		out = append(out, e.Name+"="+e.Value)
-	}
-	return out
-}
 
 // FormatEnvFile renders the env file (reference PODF-18, APPX-04): one
 // NAME=VALUE line per variable, in order, values unquoted. A variable

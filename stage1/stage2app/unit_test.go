@@ -1,13 +1,11 @@
 package stage2app
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
+	"github.com/rkt/rkt/stage1/manifest"
 )
 
 func TestParseDNSModes(t *testing.T) {
@@ -31,16 +29,16 @@ func TestParseDNSModes(t *testing.T) {
 }
 
 func TestEnvFile(t *testing.T) {
-	env := types.Environment{
+	env := []manifest.EnvVar{
 		{Name: "PATH", Value: "/usr/bin:/bin"},
 		{Name: "EMPTY", Value: ""},
 		{Name: "EQ", Value: "a=b=c"},
 		{Name: "SPACE", Value: " x y "},
 		{Name: "NL", Value: "two\nlines"},
 	}
-	list := EnvList(env)
+	list := manifest.Env(env)
 	if list[2] != "EQ=a=b=c" || len(list) != 5 {
-		t.Fatalf("EnvList = %q", list)
+		t.Fatalf("manifest.Env = %q", list)
 	}
 	data, skipped := FormatEnvFile(list)
 	want := "PATH=/usr/bin:/bin\nEMPTY=\nEQ=a=b=c\nSPACE= x y \n"
@@ -58,10 +56,10 @@ func TestEnvFile(t *testing.T) {
 	}
 }
 
-func mustPod(t *testing.T, js string) *schema.PodManifest {
+func mustPod(t *testing.T, js string) *manifest.PodManifest {
 	t.Helper()
-	pm := &schema.PodManifest{}
-	if err := json.Unmarshal([]byte(js), pm); err != nil {
+	pm, err := manifest.ParsePod([]byte(js))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return pm
@@ -90,7 +88,7 @@ func TestPlanVolumes(t *testing.T) {
 	}
 	var got []row
 	for _, vm := range vms {
-		got = append(got, row{vm.Volume.Name.String(), vm.Path, vm.ReadOnly, vm.Recursive, vm.Implicit})
+		got = append(got, row{vm.Volume.Name, vm.Path, vm.ReadOnly, vm.Recursive, vm.Implicit})
 	}
 	want := []row{
 		{"inl", "/inline", false, true, false},

@@ -9,11 +9,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/appc/spec/schema"
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/manifest"
 )
 
 // Volume kinds (appc).
@@ -26,7 +25,7 @@ const (
 // manifest's mounts, volumes and the app's mount points add up to.
 type VolumeMount struct {
 	// Volume is the volume mounted (kind host or empty).
-	Volume types.Volume
+	Volume manifest.Volume
 	// Path is the target, absolute inside the app's rootfs.
 	Path string
 	// ReadOnly makes the mount read-only.
@@ -50,19 +49,19 @@ type VolumeMount struct {
 // wins over the mount point's. Host volumes are bound non-recursively
 // unless the volume says recursive=true (fly's rule, VOL-06). The result
 // is ordered so that a mount never hides a deeper one made before it.
-func PlanVolumes(pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) ([]VolumeMount, []string, error) {
-	vols := map[types.ACName]types.Volume{}
+func PlanVolumes(pm *manifest.PodManifest, ra *manifest.RuntimeApp, app *manifest.App) ([]VolumeMount, []string, error) {
+	vols := map[string]manifest.Volume{}
 	for _, v := range pm.Volumes {
 		if _, dup := vols[v.Name]; dup {
 			return nil, nil, fmt.Errorf("duplicate volume %q in the pod manifest", v.Name)
 		}
 		vols[v.Name] = v
 	}
-	var mps []types.MountPoint
+	var mps []manifest.MountPoint
 	if app != nil {
 		mps = app.MountPoints
 	}
-	mountPointFor := func(name types.ACName, p string) *types.MountPoint {
+	mountPointFor := func(name string, p string) *manifest.MountPoint {
 		for i := range mps {
 			if path.Clean(mps[i].Path) == p {
 				return &mps[i]
@@ -79,7 +78,7 @@ func PlanVolumes(pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) 
 	var out []VolumeMount
 	var warnings []string
 	byPath := map[string]bool{}
-	byName := map[types.ACName]bool{}
+	byName := map[string]bool{}
 	for _, m := range ra.Mounts {
 		p, err := cleanTarget(m.Path)
 		if err != nil {
@@ -88,7 +87,7 @@ func PlanVolumes(pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) 
 		if byPath[p] {
 			return nil, nil, fmt.Errorf("duplicate mount at %q", p)
 		}
-		var v types.Volume
+		var v manifest.Volume
 		if m.AppVolume != nil {
 			v = *m.AppVolume
 		} else if pv, ok := vols[m.Volume]; ok {
@@ -133,7 +132,7 @@ func PlanVolumes(pm *schema.PodManifest, ra *schema.RuntimeApp, app *types.App) 
 }
 
 // volumeMount combines a volume with its target and mount point.
-func volumeMount(v types.Volume, p string, mp *types.MountPoint) (VolumeMount, error) {
+func volumeMount(v manifest.Volume, p string, mp *manifest.MountPoint) (VolumeMount, error) {
 	vm := VolumeMount{Volume: v, Path: p}
 	switch v.Kind {
 	case VolumeHost:
@@ -155,14 +154,14 @@ func volumeMount(v types.Volume, p string, mp *types.MountPoint) (VolumeMount, e
 }
 
 // implicitVolume is the empty volume given to a mount point without one.
-func implicitVolume(name types.ACName) types.Volume {
+func implicitVolume(name string) manifest.Volume {
 	mode, uid, gid := "0755", 0, 0
-	return types.Volume{Name: name, Kind: VolumeEmpty, Mode: &mode, UID: &uid, GID: &gid}
+	return manifest.Volume{Name: name, Kind: VolumeEmpty, Mode: &mode, UID: &uid, GID: &gid}
 }
 
 // EmptyVolumeAttrs returns the mode, owner and group of an empty volume's
 // directory (defaults 0755, 0, 0: reference VOL-03).
-func EmptyVolumeAttrs(v types.Volume) (mode uint32, uid, gid int, err error) {
+func EmptyVolumeAttrs(v manifest.Volume) (mode uint32, uid, gid int, err error) {
 	mode, uid, gid = 0o755, 0, 0
 	if v.Mode != nil && *v.Mode != "" {
 		m, perr := strconv.ParseUint(*v.Mode, 8, 32)
@@ -224,13 +223,13 @@ func PrepareEmptyVolume(podDir, name string, mode uint32, uid, gid int) (string,
 // VolumeSource returns the host path to bind for the volume v of the pod
 // in podDir: an empty volume's directory, prepared with its mode and
 // owner, or a host volume's source with its symlinks resolved.
-func VolumeSource(podDir string, v types.Volume) (string, error) {
+func VolumeSource(podDir string, v manifest.Volume) (string, error) {
 	if v.Kind == VolumeEmpty {
 		mode, uid, gid, err := EmptyVolumeAttrs(v)
 		if err != nil {
 			return "", err
 		}
-		return PrepareEmptyVolume(podDir, v.Name.String(), mode, uid, gid)
+		return PrepareEmptyVolume(podDir, v.Name, mode, uid, gid)
 	}
 	src, err := filepath.EvalSymlinks(v.Source)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/common/userns"
+	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/security/cgroup"
 	"github.com/rkt/rkt/stage1/poddir"
@@ -367,7 +368,7 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 			return nil, nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
 	}
-	ap.env = stage2app.EnvList(a.App.Environment)
+	ap.env = manifest.Env(a.App.Environment)
 	if u := metadataURL(p.Dir); u != "" {
 		ap.env = append(ap.env, MetadataURLEnv+"="+u)
 	}
@@ -379,7 +380,7 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 		return nil, nil, fmt.Errorf("app %q: no seccomp filter from run", a.Name())
 	}
 	side := &appSide{}
-	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.App.Isolators) })
+	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.Isolators) })
 	side.wg.Go(func() { side.envErr = writeEnvFile(p, a.Name(), ap.env, s.log) })
 	return ap, side, nil
 }
@@ -524,7 +525,7 @@ func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd 
 		Dir: wd, Path: execPath, Argv: argv, Env: ap.env, Setpgid: !s.fg,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
 	}
-	if err := secure(c, ap.app.App.Isolators, s.sec.caps, ap.seccomp); err != nil {
+	if err := secure(c, ap.app.Isolators, s.sec.caps, ap.seccomp); err != nil {
 		return nil, fmt.Errorf("app %q: %w", ap.app.Name(), err)
 	}
 	return c, nil

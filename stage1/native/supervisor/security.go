@@ -72,7 +72,7 @@ type secOpts struct {
 func checkSecurity(a *App, o secOpts) error {
 	var isos types.Isolators
 	if a.App != nil {
-		isos = a.App.Isolators
+		isos = a.Isolators
 	}
 	if _, err := caps.Compute(isos, o.caps); err != nil {
 		return fmt.Errorf("app %q: %w", a.Name(), err)

@@ -1,12 +1,14 @@
-package pod
+// Package acname checks appc ACNames (app, volume and mount point
+// names) as the appc schema does (types.NewACName), for the readers of
+// manifests that do not link the schema: those names become paths in a
+// pod directory, and this check keeps them safe there.
+package acname
 
 import "errors"
 
-// checkACName is appc's check of an ACName (types.NewACName), which app
-// names pass and which keeps them safe as paths in the pod directory,
-// with the schema's messages: lower case letters, digits and "-", not
-// at either end.
-func checkACName(s string) error {
+// Check returns the schema's error for a string that is not an ACName:
+// lower case letters, digits and "-", not at either end.
+func Check(s string) error {
 	if s == "" {
 		return errors.New("ACName cannot be empty")
 	}
