@@ -166,14 +166,14 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	defer readyR.Close()
-	filters, err := filtersFile()
+	security, err := securityFile()
 	if err != nil {
 		return 0, err
 	}
-	defer filters.Close()
-	// stdio, then LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD and
+	defer security.Close()
+	// stdio, then LockFD, SocketFD, SyncFD, ReadyFD, SecurityFD and
 	// UserNSFD.
-	files := []uintptr{0, 1, 2, lock.Fd(), sock.Fd(), syncR.Fd(), readyW.Fd(), filters.Fd()}
+	files := []uintptr{0, 1, 2, lock.Fd(), sock.Fd(), syncR.Fd(), readyW.Fd(), security.Fd()}
 	if ids != nil {
 		files = append(files, uintptr(ids.NSFD()))
 	}
@@ -212,7 +212,7 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 	go passReady(readyR, l)
 	// What the supervisor needs only once it has the go-ahead is done
 	// while its Go runtime starts.
-	pod, ports, err := configurePod(dir, cg, pod, netMode, ra, filters)
+	pod, ports, err := configurePod(dir, cg, pod, netMode, ra, security)
 	if err != nil {
 		proc.Kill()
 		return 0, err
@@ -250,12 +250,12 @@ func run(args []string, ra *stage1abi.RunArgs, l *logger) (int, error) {
 }
 
 // configurePod reads the pod (unless pod was read already) and checks
-// its port forwards, assembles the apps' seccomp filters into filters
-// (see supervisor.Filters), puts the device rules on the pod's cgroup,
+// its port forwards, works out what the apps' isolators ask into
+// security (see supervisor.Security), puts the device rules on the pod's cgroup,
 // before any cgroup below it exists (on v1 those copy the rules when
 // they are made), and names the cgroup in <pod>/subcgroup, before
 // <pod>/pid appears. It returns the pod and its port forwards.
-func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netspec.Mode, ra *stage1abi.RunArgs, filters *os.File) (*supervisor.Pod, []netspec.PortMapping, error) {
+func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netspec.Mode, ra *stage1abi.RunArgs, security *os.File) (*supervisor.Pod, []netspec.PortMapping, error) {
 	if pod == nil {
 		var err error
 		if pod, err = supervisor.LoadPod(dir); err != nil {
@@ -269,11 +269,11 @@ func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netsp
 	if len(ports) > 0 && netMode != netspec.ModeCNI {
 		return nil, nil, fmt.Errorf("--port cannot be used with --net=%s: forwarding needs a pod network", ra.Net)
 	}
-	fs, err := buildFilters(pod, ra.DisableSeccomp)
+	sec, err := buildSecurity(pod, ra)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writeFilters(filters, fs); err != nil {
+	if err := writeSecurity(security, sec); err != nil {
 		return nil, nil, err
 	}
 	devs, err := supervisor.PodDeviceRules(pod)

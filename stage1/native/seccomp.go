@@ -9,34 +9,50 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/native/security/isolators"
 	"github.com/rkt/rkt/stage1/native/security/seccomp"
 	"github.com/rkt/rkt/stage1/native/security/seccomp/load"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 )
 
-// buildFilters assembles the seccomp filter of each app of the pod for
-// the supervisor (supervisor.Filters), once per distinct set of seccomp
-// isolators (filterKey): the apps of a pod mostly share one, and assembling it is
-// ~0.1 ms of CPU. insecure is --insecure-options=seccomp. An isolator
+// buildSecurity works out for the supervisor what each app's isolators
+// ask (supervisor.Security): they are decoded with the appc schema here,
+// which the supervisor does not link. The seccomp filters are assembled
+// once per distinct set of seccomp isolators (filterKey): the apps of a
+// pod mostly share one, and assembling it is ~0.1 ms of CPU. ra's
+// --insecure-options for seccomp and capabilities apply. An isolator
 // error fails the pod before any app starts.
-func buildFilters(pod *supervisor.Pod, insecure bool) (supervisor.Filters, error) {
-	out := supervisor.Filters{}
+func buildSecurity(pod *supervisor.Pod, ra *stage1abi.RunArgs) (supervisor.Security, error) {
+	out := supervisor.Security{}
 	built := map[string][]byte{}
 	for _, a := range pod.Apps {
-		var isos types.Isolators
-		if a.App != nil {
-			isos = a.Isolators
-		}
-		key := filterKey(isos)
-		enc, ok := built[key]
-		if !ok {
-			var err error
-			if enc, err = buildFilter(isos, insecure); err != nil {
-				return nil, fmt.Errorf("app %q: %w", a.Name(), err)
+		var sec supervisor.AppSecurity
+		err := func() error {
+			isos, err := isolators.Decode(a.App.Isolators)
+			if err != nil {
+				return err
 			}
-			built[key] = enc
+			key := filterKey(isos)
+			enc, ok := built[key]
+			if !ok {
+				if enc, err = buildFilter(isos, ra.DisableSeccomp); err != nil {
+					return err
+				}
+				built[key] = enc
+			}
+			sec.Filter = enc
+			if sec.Caps, err = isolators.Caps(isos, ra.DisableCapabilitiesRestriction); err != nil {
+				return err
+			}
+			sec.NoNewPrivs = isolators.NoNewPrivs(isos)
+			sec.Resources, sec.OOMScoreAdj, err = isolators.Resources(isos)
+			return err
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
-		out[a.Name()] = enc
+		out[a.Name()] = sec
 	}
 	return out, nil
 }
@@ -73,23 +89,24 @@ func buildFilter(isos types.Isolators, insecure bool) ([]byte, error) {
 	return load.Encode(prog), nil
 }
 
-// filtersFile is the memfd the supervisor reads its Filters from.
-func filtersFile() (*os.File, error) {
-	fd, err := unix.MemfdCreate("rkt-seccomp-filters", unix.MFD_CLOEXEC)
+// securityFile is the memfd the supervisor reads its Security from.
+func securityFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("rkt-app-security", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp filters: %w", err)
+		return nil, fmt.Errorf("app security settings: %w", err)
 	}
-	return os.NewFile(uintptr(fd), "seccomp-filters"), nil
+	return os.NewFile(uintptr(fd), "app-security"), nil
 }
 
-// writeFilters writes the apps' filters into f for the supervisor.
-func writeFilters(f *os.File, fs supervisor.Filters) error {
-	data, err := json.Marshal(fs)
+// writeSecurity writes the apps' security settings into f for the
+// supervisor.
+func writeSecurity(f *os.File, sec supervisor.Security) error {
+	data, err := json.Marshal(sec)
 	if err != nil {
 		return err
 	}
 	if _, err := f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("seccomp filters: %w", err)
+		return fmt.Errorf("app security settings: %w", err)
 	}
 	return nil
 }

@@ -3,14 +3,15 @@ package native
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/appc/spec/schema/types"
-	"github.com/rkt/rkt/stage1/manifest"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
+	"github.com/rkt/rkt/stage1/manifest"
+	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/native/supervisor"
 )
 
@@ -58,54 +59,76 @@ func TestCloneFlags(t *testing.T) {
 	}
 }
 
-// Each app gets its filter; apps with the same isolators share one
-// assembly; --insecure-options=seccomp leaves none; a bad isolator fails.
-func TestBuildFilters(t *testing.T) {
-	iso := func(name, value string) types.Isolator {
-		var i types.Isolator
-		if err := i.UnmarshalJSON([]byte(`{"name":"` + name + `","value":` + value + `}`)); err != nil {
-			t.Fatal(err)
-		}
-		return i
+// Each app gets its filter; apps with the same seccomp isolators share
+// one assembly; --insecure-options=seccomp leaves none; the capability,
+// no_new_privs and cgroup isolators are worked out too; a bad isolator
+// fails.
+func TestBuildSecurity(t *testing.T) {
+	iso := func(name, value string) manifest.Isolator {
+		return manifest.Isolator{Name: name, Value: json.RawMessage(value)}
 	}
-	app := func(name string, isos ...types.Isolator) *supervisor.App {
-		return &supervisor.App{RuntimeApp: &manifest.RuntimeApp{Name: name}, App: &manifest.App{}, Isolators: isos}
+	app := func(name string, isos ...manifest.Isolator) *supervisor.App {
+		return &supervisor.App{RuntimeApp: &manifest.RuntimeApp{Name: name}, App: &manifest.App{Isolators: isos}}
 	}
 	remove := iso(types.LinuxSeccompRemoveSetName, `{"set":["@docker/default-blacklist","uname"]}`)
-	pod := &supervisor.Pod{Apps: []*supervisor.App{app("a"), app("b"), app("c", remove)}}
-	fs, err := buildFilters(pod, false)
+	pod := &supervisor.Pod{Apps: []*supervisor.App{
+		app("a"), app("b"),
+		app("c", remove, iso(types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_RAW"]}`),
+			iso(types.LinuxNoNewPrivilegesName, `true`), iso(types.ResourceMemoryName, `{"limit":"64Mi"}`),
+			iso(types.LinuxOOMScoreAdjName, `7`)),
+	}}
+	sec, err := buildSecurity(pod, &stage1abi.RunArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 3 || len(fs["a"]) == 0 || len(fs["c"]) == 0 {
-		t.Fatalf("filters: %d apps, a %d bytes, c %d bytes", len(fs), len(fs["a"]), len(fs["c"]))
+	if len(sec) != 3 || len(sec["a"].Filter) == 0 || len(sec["c"].Filter) == 0 {
+		t.Fatalf("filters: %d apps, a %d bytes, c %d bytes", len(sec), len(sec["a"].Filter), len(sec["c"].Filter))
 	}
-	if &fs["a"][0] != &fs["b"][0] {
+	if &sec["a"].Filter[0] != &sec["b"].Filter[0] {
 		t.Error("the same isolators assembled twice")
 	}
-	if bytes.Equal(fs["a"], fs["c"]) {
+	if bytes.Equal(sec["a"].Filter, sec["c"].Filter) {
 		t.Error("different isolators, same filter")
 	}
-	if fs, err := buildFilters(pod, true); err != nil || len(fs) != 3 || fs["a"] != nil || fs["c"] != nil {
-		t.Errorf("--insecure-options=seccomp: %v, %v", fs, err)
+	if got := caps.Names(sec["c"].Caps.Bounding); len(got) != 1 || got[0] != "CAP_NET_RAW" {
+		t.Errorf("c's capabilities: %v", got)
 	}
-	bad := &supervisor.Pod{Apps: []*supervisor.App{app("x", iso(types.LinuxSeccompRemoveSetName, `{"set":["no-such-syscall"]}`))}}
-	if _, err := buildFilters(bad, false); err == nil {
-		t.Error("unknown syscall accepted")
+	if len(sec["a"].Caps.Bounding) != len(caps.DefaultRetained) || sec["a"].NoNewPrivs || sec["a"].OOMScoreAdj != nil {
+		t.Errorf("a: %+v", sec["a"])
+	}
+	if c := sec["c"]; !c.NoNewPrivs || c.Resources == nil || c.Resources.Memory != 64<<20 || c.OOMScoreAdj == nil || *c.OOMScoreAdj != 7 {
+		t.Errorf("c: %+v", c)
+	}
+	insecure, err := buildSecurity(pod, &stage1abi.RunArgs{DisableSeccomp: true, DisableCapabilitiesRestriction: true})
+	if err != nil || len(insecure) != 3 || insecure["a"].Filter != nil || insecure["c"].Filter != nil {
+		t.Errorf("--insecure-options=seccomp: %v, %v", insecure, err)
+	}
+	if len(insecure["c"].Caps.Bounding) <= len(caps.DefaultRetained) {
+		t.Errorf("--insecure-options=capabilities: %d capabilities", len(insecure["c"].Caps.Bounding))
+	}
+	for _, bad := range []manifest.Isolator{
+		iso(types.LinuxSeccompRemoveSetName, `{"set":["no-such-syscall"]}`),
+		iso(types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_BOGUS"]}`),
+		iso(types.ResourceMemoryName, `{"limit":"0"}`),
+		iso(types.ResourceMemoryName, ``),
+	} {
+		if _, err := buildSecurity(&supervisor.Pod{Apps: []*supervisor.App{app("x", bad)}}, &stage1abi.RunArgs{}); err == nil {
+			t.Errorf("%s %s accepted", bad.Name, bad.Value)
+		}
 	}
 	// The round trip through the memfd the supervisor reads.
-	f, err := filtersFile()
+	f, err := securityFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := writeFilters(f, fs); err != nil {
+	if err := writeSecurity(f, sec); err != nil {
 		t.Fatal(err)
 	}
 	data := make([]byte, 1<<20)
 	n, _ := f.ReadAt(data, 0)
-	var back supervisor.Filters
-	if err := json.Unmarshal(data[:n], &back); err != nil || !bytes.Equal(back["c"], fs["c"]) {
-		t.Errorf("round trip: %v", err)
+	var back supervisor.Security
+	if err := json.Unmarshal(data[:n], &back); err != nil || !reflect.DeepEqual(back["c"], sec["c"]) {
+		t.Errorf("round trip: %v\n%+v\n%+v", err, back["c"], sec["c"])
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rkt/rkt/common/atomicfile"
 	"github.com/rkt/rkt/stage1/native/appspawn"
+	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/stage2app"
 )
@@ -65,7 +66,11 @@ func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appspawn.Spec, error) {
 		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env, Setpgid: !s.fg,
 		UID: 0, GID: 0, Groups: []uint32{},
 	}
-	if err := secure(c, nil, true, nil); err != nil {
+	all, err := caps.Supported()
+	if err != nil {
+		return nil, err
+	}
+	if err := secure(c, AppSecurity{Caps: caps.Bounded(all)}); err != nil {
 		return nil, err
 	}
 	return c, nil

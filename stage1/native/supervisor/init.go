@@ -43,8 +43,8 @@ type appProc struct {
 	creds    *stage2app.Credentials
 	status   string // rkt/status/<app>
 	cg       *cgroup.App
-	// seccomp is the app's assembled seccomp filter (nil: none).
-	seccomp []byte
+	// sec is what the app's isolators ask, worked out by `run`.
+	sec AppSecurity
 
 	pid    int
 	ch     chan unix.WaitStatus
@@ -84,9 +84,9 @@ type supervisor struct {
 	copiers sync.WaitGroup
 	logs    []*os.File
 
-	sec     secOpts
-	filters Filters // the apps' seccomp filters, from `run`
-	cg      *cgroup.Pod
+	sec      secOpts
+	security Security // what the apps' isolators ask, from `run`
+	cg       *cgroup.Pod
 
 	// userNS is the pod's user namespace with --private-users (the one
 	// `run` made for idmapped mounts): every app process joins it.
@@ -115,7 +115,7 @@ func Init(args []string) int {
 }
 
 func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
-	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD, FiltersFD} {
+	for _, fd := range []int{LockFD, SocketFD, SyncFD, ReadyFD, SecurityFD} {
 		unix.CloseOnExec(fd)
 	}
 	// os/signal's first Notify waits for a new OS thread: it happens
@@ -179,8 +179,8 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}, early: map[int]unix.WaitStatus{}}
-	s.sec = secOpts{caps: ra.DisableCapabilitiesRestriction, seccomp: ra.DisableSeccomp, paths: ra.DisablePaths}
-	if s.filters, err = readFilters(); err != nil {
+	s.sec = secOpts{paths: ra.DisablePaths}
+	if s.security, err = readSecurity(); err != nil {
 		return 0, err
 	}
 	var ids *IDMapper
@@ -201,11 +201,6 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		unix.CloseOnExec(UserNSFD)
 		s.userNS = os.NewFile(UserNSFD, "pod-userns")
 		ids = &IDMapper{ids: r, nsfd: UserNSFD}
-	}
-	for _, a := range p.Apps {
-		if err := checkSecurity(a, s.sec); err != nil {
-			return 0, err
-		}
 	}
 	cgroup.Warn = func(msg string) { l.Warnf("%s", msg) }
 	if s.cg, err = openPodCgroup(ra.UUID); err != nil {
@@ -376,11 +371,11 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 		ap.env = append(ap.env, readiness.SocketEnv+"="+readiness.AppSocket)
 	}
 	var ok bool
-	if ap.seccomp, ok = s.filters[a.Name()]; !ok {
-		return nil, nil, fmt.Errorf("app %q: no seccomp filter from run", a.Name())
+	if ap.sec, ok = s.security[a.Name()]; !ok {
+		return nil, nil, fmt.Errorf("app %q: no security settings from run", a.Name())
 	}
 	side := &appSide{}
-	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), a.Isolators) })
+	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), ap.sec.Resources, ap.sec.OOMScoreAdj) })
 	side.wg.Go(func() { side.envErr = writeEnvFile(p, a.Name(), ap.env, s.log) })
 	return ap, side, nil
 }
@@ -525,7 +520,7 @@ func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd 
 		Dir: wd, Path: execPath, Argv: argv, Env: ap.env, Setpgid: !s.fg,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
 	}
-	if err := secure(c, ap.app.Isolators, s.sec.caps, ap.seccomp); err != nil {
+	if err := secure(c, ap.sec); err != nil {
 		return nil, fmt.Errorf("app %q: %w", ap.app.Name(), err)
 	}
 	return c, nil

@@ -1,12 +1,8 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/poddir"
@@ -32,47 +28,10 @@ type App struct {
 	ImageName string
 	// Image is the app's image manifest (nil when the pod has none).
 	Image *manifest.ImageManifest
-	// Isolators are the effective app's isolators, decoded by the appc
-	// schema, which knows their kinds and checks their values. The rest
-	// of the manifests is read without it (package manifest), and an
-	// app without isolators never uses it.
-	Isolators types.Isolators
 }
 
 // Name returns the app's name.
 func (a *App) Name() string { return a.RuntimeApp.Name }
-
-// DecodeIsolators decodes isolators with the appc schema.
-func DecodeIsolators(raw []manifest.Isolator) (types.Isolators, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	buf := []byte{'['}
-	for i, iso := range raw {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, `{"name":`...)
-		// The schema's decoder dereferences a missing value.
-		if v := strings.TrimSpace(string(iso.Value)); v == "" || v == "null" {
-			return nil, fmt.Errorf("isolator %q has no value", iso.Name)
-		}
-		name, err := json.Marshal(iso.Name)
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, name...)
-		buf = append(buf, `,"value":`...)
-		buf = append(buf, iso.Value...)
-		buf = append(buf, '}')
-	}
-	buf = append(buf, ']')
-	var isos types.Isolators
-	if err := json.Unmarshal(buf, &isos); err != nil {
-		return nil, fmt.Errorf("isolators: %w", err)
-	}
-	return isos, nil
-}
 
 // AppRootfs returns the host path of an app's rootfs.
 func (p *Pod) AppRootfs(app string) string { return poddir.AppRootfs(p.Dir, app) }
@@ -112,9 +71,6 @@ func LoadPod(dir string) (*Pod, error) {
 		a := &App{RuntimeApp: &pm.Apps[i]}
 		if a.App, a.ImageName, a.Image, err = manifest.Effective(dir, a.RuntimeApp); err != nil {
 			return nil, err
-		}
-		if a.Isolators, err = DecodeIsolators(a.App.Isolators); err != nil {
-			return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 		}
 		p.Apps = append(p.Apps, a)
 	}

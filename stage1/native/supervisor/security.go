@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/native/appspawn"
@@ -24,63 +23,45 @@ import (
 // seccomp filter, all worked out here, before it execs the program.
 
 // secure fills c's capability sets (for c.UID), no_new_privs and seccomp
-// filter (filter, from Filters, encoded; nil for none) from the
-// isolators.
-func secure(c *appspawn.Spec, isos types.Isolators, insecureCaps bool, filter []byte) error {
-	set, err := caps.Compute(isos, insecureCaps)
-	if err != nil {
-		return err
-	}
-	c.Caps = set.ForUID(int(c.UID)).Masks()
-	c.NoNewPrivs = caps.NoNewPrivs(isos, int(c.UID), len(filter) > 0)
-	if c.Seccomp, err = load.Decode(filter); err != nil {
+// filter from the app's security.
+func secure(c *appspawn.Spec, sec AppSecurity) error {
+	c.Caps = sec.Caps.ForUID(int(c.UID)).Masks()
+	c.NoNewPrivs = caps.NoNewPrivs(sec.NoNewPrivs, int(c.UID), len(sec.Filter) > 0)
+	var err error
+	if c.Seccomp, err = load.Decode(sec.Filter); err != nil {
 		return err
 	}
 	return nil
 }
 
-// readFilters reads the Filters `run` wrote into FiltersFD.
-func readFilters() (Filters, error) {
-	f := os.NewFile(FiltersFD, "seccomp-filters")
+// readSecurity reads the Security `run` wrote into SecurityFD.
+func readSecurity() (Security, error) {
+	f := os.NewFile(SecurityFD, "app-security")
 	if f == nil {
-		return nil, errors.New("no seccomp filters from run")
+		return nil, errors.New("no app security settings from run")
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("seccomp filters: %w", err)
+		return nil, fmt.Errorf("app security settings: %w", err)
 	}
 	// Read from the start: the file offset is shared with `run`.
 	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("seccomp filters: %w", err)
+		return nil, fmt.Errorf("app security settings: %w", err)
 	}
-	var fs Filters
-	if err := json.Unmarshal(data, &fs); err != nil {
-		return nil, fmt.Errorf("seccomp filters: %w", err)
+	var sec Security
+	if err := json.Unmarshal(data, &sec); err != nil {
+		return nil, fmt.Errorf("app security settings: %w", err)
 	}
-	return fs, nil
+	return sec, nil
 }
 
-// secOpts are the pod-wide --insecure-options switches.
+// secOpts are the pod-wide --insecure-options switches the supervisor
+// applies itself (`run` applied those of the capabilities and seccomp to
+// Security).
 type secOpts struct {
-	caps, seccomp, paths bool
-}
-
-// checkSecurity reports isolator errors (capabilities; `run` checked the
-// seccomp ones) before anything of the pod runs.
-func checkSecurity(a *App, o secOpts) error {
-	var isos types.Isolators
-	if a.App != nil {
-		isos = a.Isolators
-	}
-	if _, err := caps.Compute(isos, o.caps); err != nil {
-		return fmt.Errorf("app %q: %w", a.Name(), err)
-	}
-	if _, _, err := cgroup.OOMScoreAdj(isos); err != nil {
-		return fmt.Errorf("app %q: %w", a.Name(), err)
-	}
-	return nil
+	paths bool
 }
 
 // PodDeviceRules are the devices the pod's processes may use: those of

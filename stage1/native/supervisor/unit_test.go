@@ -1,16 +1,13 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/stage1/entrypoint"
-	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/podproc"
 	"github.com/rkt/rkt/stage1/stage1log"
 )
@@ -75,41 +72,5 @@ func TestParseOverlayOptions(t *testing.T) {
 		if _, ok, err := parseOverlayOptions(strings.NewReader(info), target); ok || err != nil {
 			t.Errorf("%s taken for an overlay (%v)", target, err)
 		}
-	}
-}
-
-// DecodeIsolators gives what the schema gives for the app as a whole,
-// and refuses an isolator without a value, which the schema's decoder
-// would crash on.
-func TestDecodeIsolators(t *testing.T) {
-	app := `{"exec":["/x"],"user":"0","group":"0","isolators":[` +
-		`{"name":"resource/memory","value":{"limit":"64M"}},` +
-		`{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NET_BIND_SERVICE"]}},` +
-		`{"name":"os/linux/no-new-privileges","value":true}]}`
-	var lean manifest.App
-	if err := json.Unmarshal([]byte(app), &lean); err != nil {
-		t.Fatal(err)
-	}
-	var want types.App
-	if err := json.Unmarshal([]byte(app), &want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeIsolators(lean.Isolators)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want.Isolators) {
-		t.Errorf("got %+v, want %+v", got, want.Isolators)
-	}
-	if isos, err := DecodeIsolators(nil); err != nil || isos != nil {
-		t.Errorf("no isolators: %v %v", isos, err)
-	}
-	for _, v := range []string{"", "null", " null "} {
-		if _, err := DecodeIsolators([]manifest.Isolator{{Name: "resource/memory", Value: json.RawMessage(v)}}); err == nil {
-			t.Errorf("value %q: accepted", v)
-		}
-	}
-	if _, err := DecodeIsolators([]manifest.Isolator{{Name: "resource/memory", Value: json.RawMessage(`{"limit":"lots"}`)}}); err == nil {
-		t.Error("a bad limit: accepted")
 	}
 }

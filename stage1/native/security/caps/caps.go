@@ -1,5 +1,6 @@
-// Package caps computes and applies the Linux capability sets of an app
-// from its appc capability isolators (SEC-CAP-01, SEC-CAP-02).
+// Package caps holds the Linux capability sets of an app (SEC-CAP-01,
+// SEC-CAP-02); package isolators works them out from the app's appc
+// capability isolators.
 //
 // The isolators only describe the capability bounding set, as in rkt: a root
 // app ends up with exactly that set in its permitted and effective sets after
@@ -13,10 +14,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rkt/rkt/stage1/native/security/caps/capset"
-
-	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
+
+	"github.com/rkt/rkt/stage1/native/security/caps/capset"
 )
 
 // DefaultRetained is the appc default capability bounding set given to apps
@@ -54,78 +54,15 @@ type Set struct {
 	Ambient []capability.Cap
 }
 
-// Compute returns the capability sets of a root app from its isolators.
-// A retain-set isolator gives exactly its capabilities, a remove-set isolator
-// gives the default set minus its capabilities, both together are an error.
-// disableRestriction (--insecure-options=capabilities) gives every
-// capability known to the running kernel. Use Set.ForUID for non-root apps.
-func Compute(isos types.Isolators, disableRestriction bool) (Set, error) {
-	var retain, remove []types.LinuxCapability
-	var haveRetain, haveRemove bool
-	for i := range isos {
-		iso := &isos[i]
-		switch iso.Name {
-		case types.LinuxCapabilitiesRetainSetName:
-			s, err := capSet(iso)
-			if err != nil {
-				return Set{}, err
-			}
-			haveRetain = true
-			retain = append(retain, s...)
-		case types.LinuxCapabilitiesRevokeSetName:
-			s, err := capSet(iso)
-			if err != nil {
-				return Set{}, err
-			}
-			haveRemove = true
-			remove = append(remove, s...)
-		}
-	}
-	if haveRetain && haveRemove {
-		return Set{}, fmt.Errorf("cannot have both %s and %s isolators", types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName)
-	}
-
-	var bounding []capability.Cap
-	switch {
-	case disableRestriction:
-		all, err := allCaps()
-		if err != nil {
-			return Set{}, err
-		}
-		bounding = all
-	case haveRetain:
-		for _, n := range retain {
-			c, err := Parse(string(n))
-			if err != nil {
-				return Set{}, fmt.Errorf("%s: %w", types.LinuxCapabilitiesRetainSetName, err)
-			}
-			bounding = append(bounding, c)
-		}
-	default:
-		removed := map[capability.Cap]bool{}
-		for _, n := range remove {
-			c, err := Parse(string(n))
-			if err != nil {
-				return Set{}, fmt.Errorf("%s: %w", types.LinuxCapabilitiesRevokeSetName, err)
-			}
-			removed[c] = true
-		}
-		for _, n := range DefaultRetained {
-			c, err := Parse(n)
-			if err != nil {
-				return Set{}, err
-			}
-			if !removed[c] {
-				bounding = append(bounding, c)
-			}
-		}
-	}
-	bounding = normalize(bounding)
+// Bounded returns the sets of a root app whose bounding set is
+// bounding: it gets the same effective and permitted sets.
+func Bounded(bounding []capability.Cap) Set {
+	bounding = normalize(slices.Clone(bounding))
 	return Set{
 		Bounding:  bounding,
 		Effective: slices.Clone(bounding),
 		Permitted: slices.Clone(bounding),
-	}, nil
+	}
 }
 
 // ForUID returns the sets for an app running as uid. For uid 0 the set is
@@ -175,16 +112,9 @@ func (s Set) Masks() capset.Masks {
 	}
 }
 
-func capSet(iso *types.Isolator) ([]types.LinuxCapability, error) {
-	v, ok := iso.Value().(types.LinuxCapabilitiesSet)
-	if !ok || v == nil {
-		return nil, fmt.Errorf("isolator %s: unexpected value type %T", iso.Name, iso.Value())
-	}
-	return v.Set(), nil
-}
-
-// allCaps lists every capability supported by the running kernel.
-func allCaps() ([]capability.Cap, error) {
+// Supported lists every capability supported by the running kernel: the
+// bounding set of --insecure-options=capabilities.
+func Supported() ([]capability.Cap, error) {
 	all, err := capability.ListSupported()
 	if err != nil {
 		return nil, fmt.Errorf("listing supported capabilities: %w", err)
@@ -198,17 +128,9 @@ func normalize(c []capability.Cap) []capability.Cap {
 }
 
 // NoNewPrivs reports whether no_new_privs must be set for an app running as
-// uid (SEC-NNP-01): when any os/linux/no-new-privileges isolator is true,
-// and always for non-root apps with an active seccomp filter, since they
-// lack CAP_SYS_ADMIN to load it otherwise.
-func NoNewPrivs(isos types.Isolators, uid int, seccompActive bool) bool {
-	for i := range isos {
-		if isos[i].Name != types.LinuxNoNewPrivilegesName {
-			continue
-		}
-		if v, ok := isos[i].Value().(*types.LinuxNoNewPrivileges); ok && v != nil && bool(*v) {
-			return true
-		}
-	}
-	return uid != 0 && seccompActive
+// uid (SEC-NNP-01): when an os/linux/no-new-privileges isolator asks for
+// it (requested), and always for non-root apps with an active seccomp
+// filter, since they lack CAP_SYS_ADMIN to load it otherwise.
+func NoNewPrivs(requested bool, uid int, seccompActive bool) bool {
+	return requested || uid != 0 && seccompActive
 }

@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
 	cgroupfs "github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
@@ -34,10 +33,6 @@ import (
 // Prefix starts the name of every pod cgroup; the test suite looks for
 // leaked cgroups by it.
 const Prefix = "rkt-"
-
-// cpuPeriod is the CFS period (µs) used with resource/cpu limits, as systemd
-// did for rkt's CPUQuota=.
-const cpuPeriod = 100000
 
 // Warn receives warnings about isolators that cannot be applied on this
 // host (unsupported controller). It defaults to printing on stderr.
@@ -198,11 +193,12 @@ func (p *Pod) Path(controller string) string {
 	return p.mgr.Path(controller)
 }
 
-// App creates the cgroup of an app and applies the resource/memory,
-// resource/cpu and os/linux/cpu-shares isolators to it. The
-// os/linux/oom-score-adj isolator is remembered and applied by Start. A
-// missing controller only produces a warning.
-func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
+// App creates the cgroup of an app and applies the limits res to it
+// (isolators.Resources: resource/memory, resource/cpu,
+// os/linux/cpu-shares; nil for none). oom, the os/linux/oom-score-adj
+// isolator's value, is remembered and applied by Start. A missing
+// controller only produces a warning.
+func (p *Pod) App(name string, res *cgroups.Resources, oom *int) (*App, error) {
 	if name == "" {
 		return nil, errors.New("app cgroup: empty app name")
 	}
@@ -211,11 +207,15 @@ func (p *Pod) App(name string, isos types.Isolators) (*App, error) {
 	if err := checkName(dir); err != nil {
 		return nil, fmt.Errorf("app cgroup: %w", err)
 	}
-	res, oom, err := resources(isos)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: %w", name, err)
+	if res == nil {
+		res = &cgroups.Resources{}
+	} else {
+		// Set is given a copy: the checks below change it.
+		r := *res
+		res = &r
 	}
 	a := &App{name: name, oomScore: oom}
+	var err error
 	if a.mgr, err = p.child(dir); err != nil {
 		return nil, fmt.Errorf("creating cgroup of app %s: %w", name, err)
 	}
@@ -284,16 +284,6 @@ func destroy(mgr cgroups.Manager, uuid string) error {
 		return fmt.Errorf("removing cgroups of pod %s: %w", uuid, err)
 	}
 	return nil
-}
-
-// OOMScoreAdj returns the value of the os/linux/oom-score-adj isolator, if
-// any.
-func OOMScoreAdj(isos types.Isolators) (int, bool, error) {
-	_, oom, err := resources(isos)
-	if err != nil || oom == nil {
-		return 0, false, err
-	}
-	return *oom, true, nil
 }
 
 // removeEmpty removes the pod cgroup of mgr and its children on every

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appc/spec/schema/types"
 	"github.com/opencontainers/cgroups"
 	cgroupfs "github.com/opencontainers/cgroups/fs"
 	"golang.org/x/sys/unix"
@@ -22,44 +20,14 @@ import (
 	"github.com/rkt/rkt/stage1/native/forkthread"
 )
 
-func iso(t *testing.T, name, value string) types.Isolator {
-	t.Helper()
-	var i types.Isolator
-	if err := json.Unmarshal([]byte(`{"name":"`+name+`","value":`+value+`}`), &i); err != nil {
-		t.Fatal(err)
-	}
-	return i
+// testLimits are the limits the tests give an app: 64 MiB, half a CPU,
+// 512 shares, and an oom_score_adj of 42.
+func testLimits() (*cgroups.Resources, *int) {
+	oom := 42
+	return &cgroups.Resources{Memory: 64 << 20, CpuQuota: 50000, CpuPeriod: 100000, CpuShares: 512}, &oom
 }
 
-func testIsolators(t *testing.T) types.Isolators {
-	// Built through the appc constructors on purpose: their AsIsolator
-	// leaves the value empty and must still work.
-	mem, err := types.NewResourceMemoryIsolator("64Mi", "64Mi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return types.Isolators{
-		mem.AsIsolator(),
-		iso(t, types.ResourceCPUName, `{"request":"250m","limit":"500m"}`),
-		iso(t, types.LinuxCPUSharesName, `512`),
-		iso(t, types.LinuxOOMScoreAdjName, `42`),
-	}
-}
-
-func TestResources(t *testing.T) {
-	res, oom, err := resources(testIsolators(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Memory != 64<<20 || res.CpuQuota != 50000 || res.CpuPeriod != 100000 || res.CpuShares != 512 || oom == nil || *oom != 42 {
-		t.Fatalf("unexpected resources %+v oom %v", res, oom)
-	}
-	if n, ok, err := OOMScoreAdj(testIsolators(t)); err != nil || !ok || n != 42 {
-		t.Fatalf("OOMScoreAdj = %d %v %v", n, ok, err)
-	}
-	if _, ok, _ := OOMScoreAdj(nil); ok {
-		t.Fatal("OOMScoreAdj without isolator")
-	}
+func TestNewPodRefusesPaths(t *testing.T) {
 	if _, err := NewPod("../x"); err == nil {
 		t.Fatal("NewPod accepted a path")
 	}
@@ -125,7 +93,8 @@ func TestPodAppLimits(t *testing.T) {
 	if pod.Subcgroup() != "rkt-"+uuid {
 		t.Fatalf("subcgroup %q", pod.Subcgroup())
 	}
-	app, err := pod.App("example.com/app", testIsolators(t))
+	res, oom := testLimits()
+	app, err := pod.App("example.com/app", res, oom)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +167,7 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	}
 	// Whatever fails below, nothing of the pod stays.
 	t.Cleanup(func() { _ = DestroyByName(uuid) })
-	app, err := pod.App("app", nil)
+	app, err := pod.App("app", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +316,7 @@ func TestStartBornInCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = pod.Destroy() }()
-	app, err := pod.App("app", nil)
+	app, err := pod.App("app", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
