@@ -199,6 +199,37 @@ func TestTreeCheckVerifyRender(t *testing.T) {
 	if err := s.CheckTree(baseTree); err != nil {
 		t.Fatalf("base rendered at import: %v", err)
 	}
+	// A version 1 statsum (trees of earlier builds) is checked as such,
+	// then replaced by a version 2 one.
+	sumFile := filepath.Join(s.TreePath(baseTree), treeStatSum)
+	v1, err := statSum(s.TreeRootfs(baseTree), 1)
+	if err != nil || strings.HasPrefix(v1, "2:") {
+		t.Fatal(v1, err)
+	}
+	if err := os.WriteFile(sumFile, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckTree(baseTree); err != nil {
+		t.Fatalf("a tree with a version 1 statsum: %v", err)
+	}
+	if b, _ := os.ReadFile(sumFile); !strings.HasPrefix(string(b), "2:") {
+		t.Errorf("statsum not upgraded: %q", b)
+	}
+	if err := s.CheckTree(baseTree); err != nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+	if err := os.WriteFile(sumFile, []byte(strings.Repeat("0", 128)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckTree(baseTree); !errors.Is(err, ErrTreeDamaged) {
+		t.Errorf("a wrong version 1 statsum: %v", err)
+	}
+	if err := s.VerifyTree(baseTree); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(sumFile); !strings.HasPrefix(string(b), "2:") {
+		t.Errorf("VerifyTree wrote %q", b)
+	}
 	ia, err := s.ImportFile(app, ImportOptions{Render: true, Root: true})
 	if err != nil {
 		t.Fatal(err)
@@ -380,25 +411,75 @@ func TestStatSumMatchesWalkDir(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, p, "f"), []byte(p), 0o644)
 	}
 	os.Symlink("a", filepath.Join(dir, "link"))
-	got, err := statSum(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha512.New()
-	var rec []byte
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		var st syscall.Stat_t
-		syscall.Lstat(p, &st)
-		rec = append(rec[:0], p[len(dir):]...)
-		rec = append(rec, 0)
-		for _, v := range []uint64{st.Ino, uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size), uint64(st.Mtim.Nano()), uint64(st.Ctim.Nano())} {
-			rec = strconv.AppendUint(rec, v, 16)
-			rec = append(rec, ' ')
+	os.Symlink("../f", filepath.Join(dir, "b", "zlink"))
+	for version := 1; version <= 2; version++ {
+		got, err := statSum(dir, version)
+		if err != nil {
+			t.Fatal(err)
 		}
-		h.Write(rec)
-		return nil
-	})
-	if want := hex.EncodeToString(h.Sum(nil)); got != want {
-		t.Errorf("statSum %s, WalkDir order gives %s", got, want)
+		h := sha512.New()
+		var rec []byte
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			var st syscall.Stat_t
+			syscall.Lstat(p, &st)
+			rec = append(rec[:0], p[len(dir):]...)
+			rec = append(rec, 0)
+			if version == 2 && st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
+				rec = append(rec, 'l', ' ')
+				rec = strconv.AppendUint(rec, st.Ino, 16)
+				h.Write(rec)
+				return nil
+			}
+			for _, v := range []uint64{st.Ino, uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size), uint64(st.Mtim.Nano()), uint64(st.Ctim.Nano())} {
+				rec = strconv.AppendUint(rec, v, 16)
+				rec = append(rec, ' ')
+			}
+			h.Write(rec)
+			return nil
+		})
+		want := hex.EncodeToString(h.Sum(nil))
+		if version == 2 {
+			want = "2:" + want
+		}
+		if got != want {
+			t.Errorf("version %d: statSum %s, WalkDir order gives %s", version, got, want)
+		}
+	}
+}
+
+// What a version 2 statsum notices: every change but a symbolic link's
+// own owner (see the comment at the top of tree.go).
+func TestStatSumV2Notices(t *testing.T) {
+	for name, change := range map[string]func(dir string) error{
+		"file written": func(d string) error { return os.WriteFile(filepath.Join(d, "a", "f"), []byte("x"), 0o644) },
+		"file chmod":   func(d string) error { return os.Chmod(filepath.Join(d, "a", "f"), 0o600) },
+		"link replaced": func(d string) error {
+			os.Remove(filepath.Join(d, "a", "l"))
+			return os.Symlink("/etc/shadow", filepath.Join(d, "a", "l"))
+		},
+		"link added":   func(d string) error { return os.Symlink("f", filepath.Join(d, "a", "l2")) },
+		"link removed": func(d string) error { return os.Remove(filepath.Join(d, "a", "l")) },
+		"link renamed": func(d string) error { return os.Rename(filepath.Join(d, "a", "l"), filepath.Join(d, "a", "m")) },
+		"link to a file": func(d string) error {
+			os.Remove(filepath.Join(d, "a", "l"))
+			return os.WriteFile(filepath.Join(d, "a", "l"), nil, 0o644)
+		},
+		"dir chmod":       func(d string) error { return os.Chmod(filepath.Join(d, "a"), 0o700) },
+		"file moved away": func(d string) error { return os.Rename(filepath.Join(d, "a", "f"), filepath.Join(d, "f")) },
+	} {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "a"), 0o755)
+		os.WriteFile(filepath.Join(dir, "a", "f"), []byte("f"), 0o644)
+		os.Symlink("f", filepath.Join(dir, "a", "l"))
+		before, err := statSum(dir, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := change(dir); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := statSum(dir, 2); err != nil || after == before {
+			t.Errorf("%s: not noticed (%v)", name, err)
+		}
 	}
 }

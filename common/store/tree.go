@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,13 +29,22 @@ import (
 //	rootfs/   the image with its dependencies applied, read-only by convention
 //	image     the key of the image it renders
 //	hash      content hash of rootfs (what `image verify` recomputes)
-//	statsum   hash of every entry's inode metadata including ctime (what
+//	statsum   hash of the entries' inode metadata including ctime (what
 //	          the ondisk check recomputes: a walk of lstat calls, no reads)
 //	rendered  written last: a tree without it is a crashed render
 //
 // ctime cannot be set from user space and changes on any write, chmod,
 // chown or rename inside the tree, so an unchanged statsum means no file
-// was touched since the render, at the cost of one lstat per entry.
+// was touched since the render, at the cost of one lstat per entry. A
+// symbolic link is the exception (statsum version 2, "2:" before the
+// hash): its name and inode number come from the directory listing, and
+// it is not stat'ed. A link cannot be changed in place, only removed and
+// made again, which changes its directory's mtime and ctime, and those
+// are in the sum; its own mode is ignored by the kernel and its owner
+// matters to no one reading the tree. Busybox-like trees are mostly
+// links: version 2 saves most of the check's system calls. A version 1
+// sum (the bare hash, every entry stat'ed) is still checked as such, and
+// replaced by a version 2 sum once it matched.
 const (
 	treeRootfs   = "rootfs"
 	treeImage    = "image"
@@ -255,7 +265,7 @@ func (s *Store) installTree(work string, keys []string, files map[string]aci.Fil
 	if err != nil {
 		return fmt.Errorf("hashing tree %s: %w", id, err)
 	}
-	ss, err := statSum(rootfs)
+	ss, err := statSum(rootfs, statSumVersion)
 	if err != nil {
 		return fmt.Errorf("tree %s: %w", id, err)
 	}
@@ -359,9 +369,20 @@ func (s *Store) CheckTree(id string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", id, ErrTreeDamaged)
 	}
-	got, err := statSum(filepath.Join(dir, treeRootfs))
+	version := 1
+	if strings.HasPrefix(string(want), "2:") {
+		version = 2
+	}
+	rootfs := filepath.Join(dir, treeRootfs)
+	got, err := statSum(rootfs, version)
 	if err != nil || got != string(want) {
 		return fmt.Errorf("%s: %w", id, ErrTreeDamaged)
+	}
+	if version != statSumVersion {
+		// Checked the old way: the next checks are the cheaper ones.
+		if ss, err := statSum(rootfs, statSumVersion); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, treeStatSum), []byte(ss), 0o600)
+		}
 	}
 	return nil
 }
@@ -382,7 +403,7 @@ func (s *Store) VerifyTree(id string) error {
 	}
 	// The content is right: refresh the statsum so that the cheap check
 	// agrees again (e.g. after a copy of the data dir changed ctimes).
-	if ss, err := statSum(filepath.Join(dir, treeRootfs)); err == nil {
+	if ss, err := statSum(filepath.Join(dir, treeRootfs), statSumVersion); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, treeStatSum), []byte(ss), 0o600)
 	}
 	return nil
@@ -486,10 +507,15 @@ func fileSum(p string, buf []byte) (string, error) {
 // hashWriter hides ReadFrom so CopyBuffer uses the given buffer.
 type hashWriter struct{ hash.Hash }
 
-// statSum hashes the inode metadata of every entry, without reading
-// content (see the comment at the top of this file).
-func statSum(rootfs string) (string, error) {
-	w := statWalker{h: sha512.New()}
+// statSumVersion is the version of the statsums written.
+const statSumVersion = 2
+
+// statSum hashes the inode metadata of the tree's entries, without
+// reading content (see the comment at the top of this file): every
+// entry's for version 1, every entry's but the symbolic links' for
+// version 2, which is returned as "2:" and the hash.
+func statSum(rootfs string, version int) (string, error) {
+	w := statWalker{h: sha512.New(), links: version >= 2}
 	var st unix.Stat_t
 	if err := unix.Lstat(rootfs, &st); err != nil {
 		return "", err
@@ -502,7 +528,11 @@ func statSum(rootfs string) (string, error) {
 	if err := w.walk(fd, ""); err != nil {
 		return "", fmt.Errorf("checking %s: %w", rootfs, err)
 	}
-	return hex.EncodeToString(w.h.Sum(nil)), nil
+	sum := hex.EncodeToString(w.h.Sum(nil))
+	if w.links {
+		sum = "2:" + sum
+	}
+	return sum, nil
 }
 
 // statWalker visits a tree in the order filepath.WalkDir would (names
@@ -512,6 +542,10 @@ func statSum(rootfs string) (string, error) {
 type statWalker struct {
 	h   hash.Hash
 	rec []byte
+	// links: symbolic links are recorded from the directory listing
+	// (statsum version 2).
+	links bool
+	buf   []byte
 }
 
 func (w *statWalker) record(rel string, st *unix.Stat_t) {
@@ -525,26 +559,84 @@ func (w *statWalker) record(rel string, st *unix.Stat_t) {
 	w.h.Write(w.rec)
 }
 
+// recordLink records a symbolic link by its name and inode number.
+func (w *statWalker) recordLink(rel string, ino uint64) {
+	w.rec = append(w.rec[:0], rel...)
+	w.rec = append(w.rec, 0, 'l', ' ')
+	w.rec = strconv.AppendUint(w.rec, ino, 16)
+	w.h.Write(w.rec)
+}
+
+// dirent is an entry of a directory listing.
+type dirent struct {
+	name string
+	ino  uint64
+	typ  uint8
+}
+
+// readDir lists the directory dirfd with getdents64, which gives each
+// entry's inode number and type (DT_UNKNOWN where the file system does
+// not say).
+func (w *statWalker) readDir(dirfd int) ([]dirent, error) {
+	if w.buf == nil {
+		w.buf = make([]byte, 32<<10)
+	}
+	var out []dirent
+	for {
+		n, err := unix.Getdents(dirfd, w.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for b := w.buf[:n]; len(b) > 0; {
+			// struct linux_dirent64: ino, off, reclen, type, name.
+			if len(b) < 19 {
+				return nil, errors.New("short directory entry")
+			}
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return nil, errors.New("bad directory entry length")
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." {
+				out = append(out, dirent{name: s, ino: binary.NativeEndian.Uint64(b[0:8]), typ: b[18]})
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
 // walk consumes dirfd.
 func (w *statWalker) walk(dirfd int, rel string) error {
-	dir := os.NewFile(uintptr(dirfd), rel)
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
+	defer unix.Close(dirfd)
+	ents, err := w.readDir(dirfd)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
+	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 	var st unix.Stat_t
-	for _, name := range names {
-		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	for _, e := range ents {
+		child := rel + "/" + e.name
+		if w.links && e.typ == unix.DT_LNK {
+			w.recordLink(child, e.ino)
+			continue
+		}
+		if err := unix.Fstatat(dirfd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
-		child := rel + "/" + name
 		w.record(child, &st)
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			continue
 		}
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, e.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
