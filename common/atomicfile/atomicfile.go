@@ -205,3 +205,33 @@ func Publish(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// WriteInPlace writes a file that no reader opens before the writer is done
+// with it: one that a later file announces (a pod's pid file comes after
+// the files it describes, and readers wait for it), or an empty one,
+// whose existence is all it says and which appears whole. It leaves out
+// Publish's temporary file and rename, about half of Publish's cost on
+// ext4 and more on overlayfs, where a pod's stage1 writes. Like Publish,
+// it does not sync.
+func WriteInPlace(path string, data []byte, perm os.FileMode) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return &os.PathError{Op: "create", Path: path, Err: err}
+	}
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = unix.Write(fd, data)
+		data = data[n:]
+	}
+	if err == nil {
+		// The mode despite the umask, as Publish gives it.
+		err = unix.Fchmod(fd, uint32(perm.Perm()))
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}

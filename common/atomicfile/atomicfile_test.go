@@ -304,3 +304,29 @@ func TestPublish(t *testing.T) {
 		t.Errorf("temp files left: %v", ents)
 	}
 }
+
+func TestWriteInPlace(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pid")
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	if err := WriteInPlace(p, []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteInPlace(p, []byte("7"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || string(b) != "7" {
+		t.Errorf("content %q %v", b, err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v %v: the umask must not apply", fi.Mode(), err)
+	}
+	if err := WriteInPlace(filepath.Join(dir, "marker"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteInPlace(filepath.Join(dir, "nodir", "x"), nil, 0o644); err == nil || !strings.Contains(err.Error(), "nodir") {
+		t.Errorf("missing directory: %v", err)
+	}
+}

@@ -120,7 +120,7 @@ func run(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, fmt.Errorf("create %s: %w", statusDir, err)
 	}
 	statusFile := filepath.Join(statusDir, p.AppName())
-	if err := atomicfile.Publish(statusFile+"-created", nil, publicFileMode); err != nil {
+	if err := atomicfile.WriteInPlace(statusFile+"-created", nil, publicFileMode); err != nil {
 		return 0, err
 	}
 
@@ -266,14 +266,14 @@ func writeEnvFile(p *Pod, env []string, l *logger) error {
 // pgid, then pid last (readers poll for pid, so it must come last and
 // appear whole).
 func writeStarted(p *Pod, statusFile string, pid int, fg bool) error {
-	if err := atomicfile.Publish(statusFile+"-started", nil, publicFileMode); err != nil {
+	if err := atomicfile.WriteInPlace(statusFile+"-started", nil, publicFileMode); err != nil {
 		return err
 	}
 	pgid := pid
 	if fg {
 		pgid = unix.Getpgrp()
 	}
-	if err := atomicfile.Publish(filepath.Join(p.Dir, stage1abi.PGIDFile), []byte(strconv.Itoa(pgid)), publicFileMode); err != nil {
+	if err := atomicfile.WriteInPlace(filepath.Join(p.Dir, stage1abi.PGIDFile), []byte(strconv.Itoa(pgid)), publicFileMode); err != nil {
 		return fmt.Errorf("write the pgid file: %w", err)
 	}
 	if err := atomicfile.Publish(filepath.Join(p.Dir, stage1abi.PIDFile), []byte(strconv.Itoa(pid)), publicFileMode); err != nil {

@@ -283,7 +283,7 @@ func configurePod(dir string, cg *cgroup.Pod, pod *supervisor.Pod, netMode netsp
 	if err := cg.AllowDevices(devs); err != nil {
 		return nil, nil, err
 	}
-	if err := atomicfile.Publish(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
+	if err := atomicfile.WriteInPlace(filepath.Join(dir, stage1abi.SubcgroupFile), []byte(cg.Subcgroup()), publicFileMode); err != nil {
 		return nil, nil, fmt.Errorf("write the subcgroup file: %w", err)
 	}
 	return pod, ports, nil

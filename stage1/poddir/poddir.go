@@ -48,7 +48,9 @@ func WriteEnvFile(dir, app string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(f), err)
 	}
-	if err := atomicfile.Publish(f, data, 0o640); err != nil {
+	// Written before the app starts, read by `enter` into a running app:
+	// no reader sees it half written.
+	if err := atomicfile.WriteInPlace(f, data, 0o640); err != nil {
 		return fmt.Errorf("write the env file: %w", err)
 	}
 	return nil

@@ -424,7 +424,7 @@ func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.Volu
 		return nil, fmt.Errorf("create %s: %w", statusDir, err)
 	}
 	ap.status = filepath.Join(statusDir, a.Name())
-	if err := atomicfile.Publish(ap.status+"-created", nil, publicFileMode); err != nil {
+	if err := atomicfile.WriteInPlace(ap.status+"-created", nil, publicFileMode); err != nil {
 		return nil, err
 	}
 	return shared, nil
@@ -509,7 +509,7 @@ func (s *supervisor) finishStart(st *appStart) error {
 		return fmt.Errorf("can't execute %q in app %q: %w", ap.app.App.Exec[0], ap.app.Name(), err)
 	}
 	s.log.Debugf("started app %q as pid %d: %q as %d:%d %v, cwd %s", ap.app.Name(), ap.pid, ap.app.App.Exec, ap.creds.UID, ap.creds.GID, ap.creds.Groups, ap.wd)
-	return atomicfile.Publish(ap.status+"-started", nil, publicFileMode)
+	return atomicfile.WriteInPlace(ap.status+"-started", nil, publicFileMode)
 }
 
 // execConfig is how a process of the app starts (see spawn for the
