@@ -1,15 +1,19 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/runplan"
+	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/tests/harness"
 )
 
@@ -93,7 +97,7 @@ func TestRunPlanSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := `echo "lock=$RKT_LOCK_FD n=$(env | grep -c ^RKT_LOCK_FD=) pwd=$(pwd) args=$#:$1:$2"; grep " ` + mnt + ` " /proc/self/mountinfo`
+	script := `echo "lock=$RKT_LOCK_FD n=$(env | grep -c ^RKT_LOCK_FD=) slack=$RKT_TIMER_SLACK:$(env | grep -c ^RKT_TIMER_SLACK=):$(cat /proc/self/timerslack_ns) pwd=$(pwd) args=$#:$1:$2"; grep " ` + mnt + ` " /proc/self/mountinfo`
 	plan := &runplan.Plan{Steps: []runplan.Step{
 		{Op: runplan.OpRename, Strs: []string{a, b}},
 		{Op: runplan.OpUnshare, Flags: unix.CLONE_NEWNS},
@@ -101,7 +105,8 @@ func TestRunPlanSteps(t *testing.T) {
 		// tmpfs refuses an unknown option with EINVAL: the fallback data.
 		{Op: runplan.OpMount, Strs: []string{"tmpfs", mnt, "tmpfs", "nosuchoption", "size=1m"}},
 		{Op: runplan.OpChdir, Strs: []string{b}},
-		{Op: runplan.OpExec, Strs: []string{"/bin/sh", "RKT_LOCK_FD=7"}, Argv: []string{"sh", "-c", script, "x", "", "z"}},
+		{Op: runplan.OpTimerSlack, Flags: 1234567},
+		{Op: runplan.OpExec, Strs: []string{"/bin/sh", "RKT_LOCK_FD=7", "RKT_TIMER_SLACK=42"}, Argv: []string{"sh", "-c", script, "x", "", "z"}},
 	}}
 	// Not root's own file to itself: group-writable plans are the Go
 	// path's, which knows nothing of this pod. Nothing was renamed.
@@ -111,8 +116,8 @@ func TestRunPlanSteps(t *testing.T) {
 		t.Fatalf("a refused plan was carried out: %v", err)
 	}
 
-	r = planRun(t, dir, plan, 0o600, "GODEBUG=inittrace=1", "RKT_LOCK_FD=3", "RKT_LOCK_FDX=4").OK(t)
-	if want := "lock=7 n=1 pwd=" + b + " args=2::z"; !strings.Contains(r.Stdout, want) {
+	r = planRun(t, dir, plan, 0o600, "GODEBUG=inittrace=1", "RKT_LOCK_FD=3", "RKT_LOCK_FDX=4", "RKT_TIMER_SLACK=9").OK(t)
+	if want := "lock=7 n=1 slack=42:1:1234567 pwd=" + b + " args=2::z"; !strings.Contains(r.Stdout, want) {
 		t.Errorf("exec: got %q, want %q", r.Stdout, want)
 	}
 	if !strings.Contains(r.Stdout, " tmpfs ") || !strings.Contains(r.Stdout, "size=1024k") {
@@ -136,7 +141,7 @@ func TestRunPlanSteps(t *testing.T) {
 	}
 	plan.Steps[0].Strs = []string{a, b}
 	plan.Steps[3].Strs[1] = mnt
-	plan.Steps[5].Strs[0] = filepath.Join(dir, "nosuchprogram")
+	plan.Steps[6].Strs[0] = filepath.Join(dir, "nosuchprogram")
 	planRun(t, dir, plan, 0o600).Fails(t, 254, "executing stage1 "+filepath.Join(dir, "nosuchprogram")+": no such file or directory")
 }
 
@@ -148,4 +153,68 @@ func mounted(t *testing.T, path string) bool {
 		t.Fatal(err)
 	}
 	return strings.Contains(string(b), " "+path+" ")
+}
+
+// A stage1 that announces it (stage1abi.AnnotationTimerSlack, as both of
+// ours do) runs with a large timer slack, and gives the pod's processes
+// the one rkt's caller had.
+func TestRunTimerSlack(t *testing.T) {
+	e, _ := runEnv(t)
+	script := `echo "slack=$(cat /proc/self/timerslack_ns) env=$(env | grep -c ^RKT_TIMER_SLACK=)"`
+	for _, stage1 := range []string{"--net=none", "--stage1-from-dir=stage1-fly.aci"} {
+		for _, slack := range []int{123456, 0} {
+			r := withTimerSlack(t, slack, func() *harness.Result { return sh(e, script, stage1) }).OK(t)
+			want := slack
+			if want == 0 {
+				want = 50000 // the kernel's default, which the test runs with
+			}
+			if got := fmt.Sprintf("slack=%d env=0", want); !strings.Contains(r.Stdout, got) {
+				t.Errorf("%s, caller's slack %d: got %q, want %q", stage1, slack, r.Stdout, got)
+			}
+		}
+	}
+	// The native stage1's own process (the pod's pid) runs with the large
+	// one.
+	uuidFile := filepath.Join(e.Root, "uuid")
+	done := make(chan *harness.Result, 1)
+	go func() {
+		done <- e.Rkt("run", "--net=none", "--uuid-file-save="+uuidFile, "example.com/busybox", "--exec=/bin/sleep", "--", "1000")
+	}()
+	var pid string
+	for range 200 {
+		if u, err := os.ReadFile(uuidFile); err == nil && len(u) > 0 {
+			if b, err := os.ReadFile(filepath.Join(e.DataDir, "pods", "run", string(u), "pid")); err == nil {
+				pid = strings.TrimSpace(string(b))
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == "" {
+		t.Fatal("the pod did not start")
+	}
+	if b, err := os.ReadFile("/proc/" + pid + "/timerslack_ns"); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(stage1abi.TimerSlack) {
+		t.Errorf("the stage1's timer slack: %q %v", b, err)
+	}
+	e.Rkt("stop", "--force", strings.TrimSpace(readFile(t, uuidFile))).OK(t)
+	<-done
+}
+
+// withTimerSlack runs f from an OS thread with the timer slack slack
+// (ns; 0 leaves it), which the processes f starts inherit.
+func withTimerSlack(t *testing.T, slack int, f func() *harness.Result) *harness.Result {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if slack != 0 {
+		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+	}
+	return f()
 }

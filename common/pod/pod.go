@@ -475,6 +475,8 @@ type Entrypoint struct {
 	Argv0 string
 	// Version is the stage1's interface version.
 	Version int
+	// Manifest is the stage1's manifest.
+	Manifest *stage1abi.Stage1Manifest
 }
 
 // Stage1Entrypoint returns one of the stage1's entrypoints.
@@ -501,7 +503,7 @@ func (p *Pod) Stage1Entrypoint(annotation string) (*Entrypoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: stage1 entrypoint %s: %w", p.UUID, ep, err)
 	}
-	return &Entrypoint{Path: path, Argv0: filepath.Join(rootfs, ep), Version: v}, nil
+	return &Entrypoint{Path: path, Argv0: filepath.Join(rootfs, ep), Version: v, Manifest: m}, nil
 }
 
 // OpenLocked adopts the lock of a pod that the parent process locked and

@@ -23,8 +23,8 @@ import (
 //     stage1 it names, which lives in the same data directory;
 //   - reads it (at most MaxSize bytes) and checks it as Decode does;
 //   - makes the calls of its steps in order, and the exec step's execve
-//     with the environment the kernel gave it, the lock's variable
-//     replaced.
+//     with the environment the kernel gave it, the step's variables (the
+//     lock's, the timer slack's) replaced.
 //
 // Until a step is made, anything unexpected (another argv[1], no plan,
 // a plan refused, more than fastMaxEnv environment variables) leaves
@@ -49,7 +49,7 @@ var (
 	// fastPtrs is the exec step's argv then envp, each ending with nil
 	// (uintptrs: the garbage collector must not see them).
 	//lint:ignore U1000 written by entry, in assembly
-	fastPtrs [MaxArgs + 1 + fastMaxEnv + 2]uintptr
+	fastPtrs [MaxArgs + 1 + fastMaxEnv + 3]uintptr
 	// fastFailed is 1 + the index of the step that failed, 0 if none
 	// was made or none failed; fastErrno is the error it failed with.
 	fastFailed, fastErrno uint64

@@ -14,6 +14,9 @@
 #define SYS_geteuid 107
 #define SYS_mount 165
 #define SYS_unshare 272
+#define SYS_prctl 157
+
+#define PR_SET_TIMERSLACK 29
 
 #define O_RDONLY_CLOEXEC 0x80000
 #define EINVAL 22
@@ -145,6 +148,8 @@ step:
 	JEQ	mount
 	CMPQ	AX, $const_OpChdir
 	JEQ	chdir
+	CMPQ	AX, $const_OpTimerSlack
+	JEQ	slack
 	JMP	exec                   // validate: the last step, and only it
 next:
 	ADDQ	$const_recordSize, R14
@@ -192,6 +197,16 @@ chdir:
 	SYSCALL
 	JMP	check
 
+slack:
+	MOVL	$PR_SET_TIMERSLACK, DI
+	MOVQ	8(R14), SI
+	XORL	DX, DX
+	XORL	R10, R10
+	XORL	R8, R8
+	MOVL	$SYS_prctl, AX
+	SYSCALL
+	JMP	check
+
 check:
 	TESTQ	AX, AX
 	JMI	failed
@@ -216,6 +231,7 @@ argvEnd:
 	ADDQ	$8, BX
 	MOVQ	BX, R9                 // envp
 	PTR(24, R10)                   // NAME=VALUE
+	PTR(32, R11)                   // another, or nil
 	MOVQ	0(R12), AX
 	LEAQ	16(R12)(AX*8), SI
 env:
@@ -224,15 +240,14 @@ env:
 	JEQ	envEnd
 	ADDQ	$8, SI
 	MOVQ	R10, DX
-name:
-	MOVBLZX	(DX), AX
-	CMPB	AL, (DI)
-	JNE	keep
-	CMPB	AL, $'='
+	CALL	sameName<>(SB)
 	JEQ	env                    // NAME= again: replaced
-	INCQ	DX
-	INCQ	DI
-	JMP	name
+	TESTQ	R11, R11
+	JEQ	keep
+	MOVQ	-8(SI), DI
+	MOVQ	R11, DX
+	CALL	sameName<>(SB)
+	JEQ	env
 keep:
 	MOVQ	-8(SI), AX
 	MOVQ	AX, (BX)
@@ -240,7 +255,13 @@ keep:
 	JMP	env
 envEnd:
 	MOVQ	R10, (BX)
-	MOVQ	$0, 8(BX)
+	ADDQ	$8, BX
+	TESTQ	R11, R11
+	JEQ	envDone
+	MOVQ	R11, (BX)
+	ADDQ	$8, BX
+envDone:
+	MOVQ	$0, (BX)
 	PTR(8, DI)
 	LEAQ	·fastPtrs(SB), SI
 	MOVQ	R9, DX
@@ -266,6 +287,25 @@ close:
 runtime:
 	ADDQ	$frame, SP
 	JMP	_rt0_amd64_linux(SB)
+
+// sameName compares the environment string at DI with the NAME=VALUE
+// at DX up to its '=': ZF set when they name the same variable.
+// Clobbers AX, DI, DX.
+TEXT sameName<>(SB), NOSPLIT|NOFRAME, $0-0
+nameByte:
+	MOVBLZX	(DX), AX
+	CMPB	AL, (DI)
+	JNE	differ
+	CMPB	AL, $'='
+	JEQ	same
+	INCQ	DX
+	INCQ	DI
+	JMP	nameByte
+same:
+	CMPQ	AX, AX                 // ZF set
+	RET
+differ:
+	RET                            // ZF clear (CMPB above)
 
 // NONNIL checks that the argument at off of the record at R8 is the
 // offset of a string: not 0, inside the plan (n bytes, R10). It leaves
@@ -322,6 +362,8 @@ record:
 	JEQ	checkMount
 	CMPQ	AX, $const_OpChdir
 	JEQ	checkChdir
+	CMPQ	AX, $const_OpTimerSlack
+	JEQ	nextRecord
 	JMP	done                   // an exec before the last, or unknown
 checkRename:
 	NONNIL(8)
@@ -357,10 +399,29 @@ equals:
 	INCQ	SI
 	MOVBLZX	(SI), AX
 	CMPB	AL, $'='
-	JEQ	checkArgv
+	JEQ	checkEnv2
 	TESTB	AL, AL
 	JEQ	done
 	JMP	equals
+checkEnv2:
+	// The second entry: nil, or NAME=VALUE too.
+	STR(32)
+	TESTQ	AX, AX
+	JEQ	checkArgv
+	LEAQ	(R9)(AX*1), SI
+	MOVBLZX	(SI), AX
+	CMPB	AL, $'='
+	JEQ	done
+	TESTB	AL, AL
+	JEQ	done
+equals2:
+	INCQ	SI
+	MOVBLZX	(SI), AX
+	CMPB	AL, $'='
+	JEQ	checkArgv
+	TESTB	AL, AL
+	JEQ	done
+	JMP	equals2
 checkArgv:
 	// An array of offsets inside the plan, aligned, ending with 0,
 	// of 1 to MaxArgs strings.

@@ -62,8 +62,11 @@ const (
 	// OpChdir is chdir(2) to Strs[0].
 	OpChdir Op = 4
 	// OpExec is execve(2) of Strs[0] with Argv, and the environment the
-	// process has with Strs[1] (NAME=VALUE) in place of any NAME=.
+	// process has with Strs[1] and, unless empty, Strs[2] (NAME=VALUE)
+	// in place of any NAME=.
 	OpExec Op = 5
+	// OpTimerSlack is prctl(PR_SET_TIMERSLACK, Flags).
+	OpTimerSlack Op = 6
 )
 
 // Step is one system call of a plan.
@@ -82,7 +85,7 @@ type Plan struct {
 }
 
 // nStrs is how many string arguments each op has, before its flags.
-var nStrs = map[Op]int{OpRename: 2, OpUnshare: 0, OpMount: 5, OpChdir: 1, OpExec: 2}
+var nStrs = map[Op]int{OpRename: 2, OpUnshare: 0, OpMount: 5, OpChdir: 1, OpExec: 3, OpTimerSlack: 0}
 
 // ErrFormat is Decode's error.
 var ErrFormat = errors.New("not a start plan")
@@ -125,7 +128,7 @@ func (p *Plan) Encode() ([]byte, error) {
 					return nil, err
 				}
 			}
-		case OpUnshare:
+		case OpUnshare, OpTimerSlack:
 			args[0] = s.Flags
 		case OpMount:
 			for j, a := range []int{0, 1, 2, 4, 5} {
@@ -141,13 +144,18 @@ func (p *Plan) Encode() ([]byte, error) {
 			if s.Strs[0] == "" || len(s.Argv) == 0 {
 				return nil, fmt.Errorf("start plan: step %d: exec without a path or argv[0]", i)
 			}
-			if k, _, ok := strings.Cut(s.Strs[1], "="); !ok || k == "" {
-				return nil, fmt.Errorf("start plan: step %d: environment entry %q is not NAME=VALUE", i, s.Strs[1])
+			for j, e := range s.Strs[1:] {
+				if k, _, ok := strings.Cut(e, "="); (j == 0 || e != "") && (!ok || k == "") {
+					return nil, fmt.Errorf("start plan: step %d: environment entry %q is not NAME=VALUE", i, e)
+				}
 			}
 			if args[0], err = str(s.Strs[0]); err != nil {
 				return nil, err
 			}
 			if args[2], err = str(s.Strs[1]); err != nil {
+				return nil, err
+			}
+			if args[3], err = str(s.Strs[2]); err != nil {
 				return nil, err
 			}
 			offs := make([]uint64, 0, len(s.Argv)+1)
@@ -230,7 +238,7 @@ func Decode(b []byte) (*Plan, error) {
 		switch op {
 		case OpRename:
 			idx = []int{0, 1}
-		case OpUnshare:
+		case OpUnshare, OpTimerSlack:
 			s.Flags = a[0]
 		case OpMount:
 			idx = []int{0, 1, 2, 4, 5}
@@ -238,7 +246,7 @@ func Decode(b []byte) (*Plan, error) {
 		case OpChdir:
 			idx = []int{0}
 		case OpExec:
-			idx = []int{0, 2}
+			idx = []int{0, 2, 3}
 		default:
 			return nil, ErrFormat
 		}
@@ -267,8 +275,10 @@ func Decode(b []byte) (*Plan, error) {
 			if a[0] == 0 || a[2] == 0 {
 				return nil, ErrFormat
 			}
-			if k, _, ok := strings.Cut(s.Strs[1], "="); !ok || k == "" {
-				return nil, ErrFormat
+			for j, e := range s.Strs[1:] {
+				if k, _, ok := strings.Cut(e, "="); (j == 0 || a[3] != 0) && (!ok || k == "") {
+					return nil, ErrFormat
+				}
 			}
 			arr := a[1]
 			if arr == 0 || arr%8 != 0 {
@@ -317,6 +327,8 @@ func (s *Step) Describe() string {
 		return "entering " + s.Strs[0]
 	case OpExec:
 		return "executing stage1 " + s.Strs[0]
+	case OpTimerSlack:
+		return "setting the timer slack"
 	}
 	return fmt.Sprintf("step %d", s.Op)
 }

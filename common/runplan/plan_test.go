@@ -15,7 +15,8 @@ func samplePlan() *Plan {
 		{Op: OpMount, Strs: []string{"", "/", "", "", ""}, Flags: 0x4000 | 0x80000},
 		{Op: OpMount, Strs: []string{"overlay", "/d/pods/run/u/stage1/rootfs", "overlay", "lowerdir=/l,upperdir=/u,workdir=/w,volatile", "lowerdir=/l,upperdir=/u,workdir=/w"}},
 		{Op: OpChdir, Strs: []string{"/d/pods/run/u"}},
-		{Op: OpExec, Strs: []string{"/d/pods/run/u/stage1/rootfs/fly", "RKT_LOCK_FD=9"}, Argv: []string{"/d/pods/run/u/stage1/rootfs/fly", "--net=default", "", "u"}},
+		{Op: OpTimerSlack, Flags: 2000000},
+		{Op: OpExec, Strs: []string{"/d/pods/run/u/stage1/rootfs/fly", "RKT_LOCK_FD=9", "RKT_TIMER_SLACK=50000"}, Argv: []string{"/d/pods/run/u/stage1/rootfs/fly", "--net=default", "", "u"}},
 	}}
 }
 
@@ -45,16 +46,18 @@ func TestRoundTrip(t *testing.T) {
 
 func TestEncodeRefuses(t *testing.T) {
 	for name, mod := range map[string]func(p *Plan){
-		"no exec last":     func(p *Plan) { p.Steps = p.Steps[:len(p.Steps)-1] },
-		"two execs":        func(p *Plan) { p.Steps = append(p.Steps, p.Steps[len(p.Steps)-1]) },
-		"NUL in a path":    func(p *Plan) { p.Steps[0].Strs[0] = "a\x00b" },
-		"empty rename":     func(p *Plan) { p.Steps[0].Strs[1] = "" },
-		"mount no target":  func(p *Plan) { p.Steps[2].Strs[1] = "" },
-		"env without =":    func(p *Plan) { p.Steps[5].Strs[1] = "RKT_LOCK_FD" },
-		"env without name": func(p *Plan) { p.Steps[5].Strs[1] = "=9" },
-		"no argv":          func(p *Plan) { p.Steps[5].Argv = nil },
-		"unknown op":       func(p *Plan) { p.Steps[1].Op = 9 },
-		"too large":        func(p *Plan) { p.Steps[4].Strs[0] = strings.Repeat("x", MaxSize) },
+		"no exec last":      func(p *Plan) { p.Steps = p.Steps[:len(p.Steps)-1] },
+		"two execs":         func(p *Plan) { p.Steps = append(p.Steps, p.Steps[len(p.Steps)-1]) },
+		"NUL in a path":     func(p *Plan) { p.Steps[0].Strs[0] = "a\x00b" },
+		"empty rename":      func(p *Plan) { p.Steps[0].Strs[1] = "" },
+		"mount no target":   func(p *Plan) { p.Steps[2].Strs[1] = "" },
+		"env without =":     func(p *Plan) { p.Steps[6].Strs[1] = "RKT_LOCK_FD" },
+		"env without name":  func(p *Plan) { p.Steps[6].Strs[1] = "=9" },
+		"env2 without =":    func(p *Plan) { p.Steps[6].Strs[2] = "RKT_TIMER_SLACK" },
+		"exec without env2": func(p *Plan) { p.Steps[6].Strs = p.Steps[6].Strs[:2] },
+		"no argv":           func(p *Plan) { p.Steps[6].Argv = nil },
+		"unknown op":        func(p *Plan) { p.Steps[1].Op = 9 },
+		"too large":         func(p *Plan) { p.Steps[4].Strs[0] = strings.Repeat("x", MaxSize) },
 	} {
 		p := samplePlan()
 		mod(p)
@@ -85,14 +88,14 @@ func damaged(good []byte) map[string][]byte {
 		"nil mount target": func(b []byte) []byte { put(b, rec(2, 1), 0); return b },
 		"mount data out":   func(b []byte) []byte { put(b, rec(3, 5), 1<<40); return b },
 		"nil chdir":        func(b []byte) []byte { put(b, rec(4, 0), 0); return b },
-		"nil exec":         func(b []byte) []byte { put(b, rec(5, 0), 0); return b },
-		"nil env":          func(b []byte) []byte { put(b, rec(5, 2), 0); return b },
-		"env no =":         func(b []byte) []byte { put(b, rec(5, 2), binary.LittleEndian.Uint64(b[rec(5, 0):])); return b },
-		"argv unaligned":   func(b []byte) []byte { put(b, rec(5, 1), binary.LittleEndian.Uint64(b[rec(5, 1):])+1); return b },
-		"argv nil":         func(b []byte) []byte { put(b, rec(5, 1), 0); return b },
-		"argv past end":    func(b []byte) []byte { put(b, rec(5, 1), uint64(len(b))&^7); return b },
-		"argv empty":       func(b []byte) []byte { put(b, rec(5, 1), uint64(len(b)-1-8)&^7); return b },
-		"argv string out":  func(b []byte) []byte { put(b, int(binary.LittleEndian.Uint64(b[rec(5, 1):])), 1<<33); return b },
+		"nil exec":         func(b []byte) []byte { put(b, rec(6, 0), 0); return b },
+		"nil env":          func(b []byte) []byte { put(b, rec(6, 2), 0); return b },
+		"env no =":         func(b []byte) []byte { put(b, rec(6, 2), binary.LittleEndian.Uint64(b[rec(6, 0):])); return b },
+		"argv unaligned":   func(b []byte) []byte { put(b, rec(6, 1), binary.LittleEndian.Uint64(b[rec(6, 1):])+1); return b },
+		"argv nil":         func(b []byte) []byte { put(b, rec(6, 1), 0); return b },
+		"argv past end":    func(b []byte) []byte { put(b, rec(6, 1), uint64(len(b))&^7); return b },
+		"argv empty":       func(b []byte) []byte { put(b, rec(6, 1), uint64(len(b)-1-8)&^7); return b },
+		"argv string out":  func(b []byte) []byte { put(b, int(binary.LittleEndian.Uint64(b[rec(6, 1):])), 1<<33); return b },
 		"too short":        func(b []byte) []byte { return b[:headerSize+recordSize] },
 		"empty":            func(b []byte) []byte { return nil },
 	} {
@@ -122,7 +125,7 @@ func TestDecodeRefuses(t *testing.T) {
 func TestDecodeMaxArgs(t *testing.T) {
 	for _, n := range []int{MaxArgs, MaxArgs + 1} {
 		p := samplePlan()
-		p.Steps[5].Argv = make([]string, n)
+		p.Steps[6].Argv = make([]string, n)
 		b, err := p.Encode()
 		if err != nil {
 			t.Fatal(err)
@@ -139,6 +142,13 @@ func TestEnviron(t *testing.T) {
 	want := []string{"A=1", "RKT_LOCK_FDX=4", "B=", "RKT_LOCK_FD=9"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	got = Environ([]string{"A=1", "S=2", "RKT_LOCK_FD=3"}, "RKT_LOCK_FD=9", "S=7")
+	if want := []string{"A=1", "RKT_LOCK_FD=9", "S=7"}; !slices.Equal(got, want) {
+		t.Errorf("two entries: got %q, want %q", got, want)
+	}
+	if got := Environ([]string{"A=1"}, "L=9", ""); !slices.Equal(got, []string{"A=1", "L=9"}) {
+		t.Errorf("an empty entry: got %q", got)
 	}
 }
 

@@ -29,6 +29,8 @@ func (p *Plan) Run(beforeExec func() error) error {
 			err = unix.Rename(s.Strs[0], s.Strs[1])
 		case OpUnshare:
 			err = unix.Unshare(int(s.Flags))
+		case OpTimerSlack:
+			err = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s.Flags), 0, 0, 0)
 		case OpMount:
 			err = mount(s, s.Strs[3])
 			if errors.Is(err, unix.EINVAL) && s.Strs[4] != "" {
@@ -43,7 +45,7 @@ func (p *Plan) Run(beforeExec func() error) error {
 				}
 			}
 			argv := append([]string{}, s.Argv...)
-			err = syscall.Exec(s.Strs[0], argv, Environ(os.Environ(), s.Strs[1]))
+			err = syscall.Exec(s.Strs[0], argv, Environ(os.Environ(), s.Strs[1:]...))
 		}
 		if err != nil {
 			return p.stepError(i, err)
@@ -52,17 +54,28 @@ func (p *Plan) Run(beforeExec func() error) error {
 	return fmt.Errorf("pod %s: start plan without an exec", p.Pod)
 }
 
-// Environ returns env with entry (NAME=VALUE) in place of any NAME=: the
-// environment an exec step passes on.
-func Environ(env []string, entry string) []string {
-	name, _, _ := strings.Cut(entry, "=")
-	out := make([]string, 0, len(env)+1)
-	for _, e := range env {
-		if !strings.HasPrefix(e, name+"=") {
-			out = append(out, e)
+// Environ returns env with entries (NAME=VALUE; empty ones are none) in
+// place of any NAME=: the environment an exec step passes on.
+func Environ(env []string, entries ...string) []string {
+	var names, add []string
+	for _, e := range entries {
+		if e != "" {
+			name, _, _ := strings.Cut(e, "=")
+			names = append(names, name+"=")
+			add = append(add, e)
 		}
 	}
-	return append(out, entry)
+	out := make([]string, 0, len(env)+len(add))
+outer:
+	for _, e := range env {
+		for _, n := range names {
+			if strings.HasPrefix(e, n) {
+				continue outer
+			}
+		}
+		out = append(out, e)
+	}
+	return append(out, add...)
 }
 
 // mount makes a mount step's call, with data.

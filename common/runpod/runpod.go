@@ -131,11 +131,20 @@ func Plan(p *pod.Pod, apps []string, args stage1abi.RunArgs) (*runplan.Plan, []s
 				filepath.Join(runDir, stage1abi.OverlayDir, app), filepath.Join(runDir, stage1abi.AppRootfsRel(app)))
 		}
 	}
+	plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpChdir, Strs: []string{runDir}})
+	// A stage1 that gives its pod's processes the timer slack we have
+	// runs with a large one itself (stage1abi.AnnotationTimerSlack).
+	slackEnv := ""
+	if ep.Manifest.Annotations[stage1abi.AnnotationTimerSlack] == "true" {
+		if own, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err == nil {
+			plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpTimerSlack, Flags: stage1abi.TimerSlack})
+			slackEnv = stage1abi.TimerSlackEnv + "=" + strconv.Itoa(own)
+		}
+	}
 	// argv[0] is the entrypoint as the stage1 named it: a multi-call
 	// stage1 binary tells its entrypoints apart by it.
 	plan.Steps = append(plan.Steps,
-		runplan.Step{Op: runplan.OpChdir, Strs: []string{runDir}},
-		runplan.Step{Op: runplan.OpExec, Strs: []string{filepath.Join(rootfs, rel), stage1abi.LockFDEnv + "=" + strconv.Itoa(fd)},
+		runplan.Step{Op: runplan.OpExec, Strs: []string{filepath.Join(rootfs, rel), stage1abi.LockFDEnv + "=" + strconv.Itoa(fd), slackEnv},
 			Argv: append([]string{filepath.Join(rootfs, argv0)}, argv...)})
 	return plan, dropped, nil
 }

@@ -96,7 +96,7 @@ func TestPlan(t *testing.T) {
 		{Op: runplan.OpChdir, Strs: []string{runDir}},
 		// The entrypoint resolved inside the stage1 (the symlink), argv[0]
 		// as the stage1 named it.
-		{Op: runplan.OpExec, Strs: []string{rootfs + "/real/run", "RKT_LOCK_FD=" + strconv.Itoa(fd)},
+		{Op: runplan.OpExec, Strs: []string{rootfs + "/real/run", "RKT_LOCK_FD=" + strconv.Itoa(fd), ""},
 			Argv: []string{rootfs + "/bin/run", "--net=none", "--hostname=h", "--ipc=auto", uuid}},
 	}
 	if len(plan.Steps) != len(want) {

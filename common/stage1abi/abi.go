@@ -33,10 +33,27 @@ const (
 	// the image's content at its mount point, with that directory's mode
 	// and owner. prepare sets it for Docker and OCI images.
 	AnnotationVolumeCopyUp = "coreos.com/rkt/stage1/volume-copy-up"
+
+	// AnnotationTimerSlack, "true" on a stage1 image, says that the
+	// stage1 gives the processes it starts for the pod (apps, event
+	// handlers, entered commands) the timer slack that TimerSlackEnv
+	// names. Stage0 then starts the stage1 with the timer slack
+	// TimerSlack, and passes its own in TimerSlackEnv: in the stage1's
+	// Go programs the runtime's monitor thread, which polls every 20 µs
+	// for its first millisecond, then wakes once per slack. On two vCPUs
+	// those wake-ups cost a native pod ~0.7 ms (docs/benchmarks.md).
+	AnnotationTimerSlack = "coreos.com/rkt/stage1/timer-slack"
 )
 
 // LockFDEnv names the environment variable carrying the pod lock's fd.
 const LockFDEnv = "RKT_LOCK_FD"
+
+// TimerSlackEnv names the environment variable carrying the timer slack
+// (ns) of the process that started a stage1 with AnnotationTimerSlack.
+const TimerSlackEnv = "RKT_TIMER_SLACK"
+
+// TimerSlack is the timer slack (ns) such a stage1 starts with.
+const TimerSlack = 2_000_000
 
 // Files in the pod directory (reference §3.5). Stage0 writes the
 // manifest and the stage1/app trees; stage1 writes pid/ppid, pgid,

@@ -68,6 +68,10 @@ type Spec struct {
 	// then has every capability there, and takes its ids from that
 	// namespace's mapping.
 	UserNS *os.File
+	// TimerSlack, when not 0, is the child's timer slack (ns): the one
+	// the stage1's caller had (podproc.CallerTimerSlack), not the
+	// stage1's own.
+	TimerSlack uint64
 }
 
 // Pending is a started process that may not have executed its program
@@ -121,6 +125,7 @@ func Start(s *Spec, cgroupFD int) (*Pending, error) {
 // The child's steps, as it reports the one that failed.
 const (
 	stepStdio uint32 = iota + 1
+	stepTimerSlack
 	stepSetsid
 	stepSetpgid
 	stepOOM
@@ -148,6 +153,8 @@ func (s *Spec) describe(step uint32) string {
 	switch step {
 	case stepStdio:
 		return "setting up stdio"
+	case stepTimerSlack:
+		return fmt.Sprintf("setting the timer slack to %d ns", s.TimerSlack)
 	case stepSetsid:
 		return "setsid"
 	case stepSetpgid:
@@ -198,6 +205,7 @@ type plan struct {
 	stdio          [3]int // -1: closed
 	pipe           int
 	setpgid        bool
+	timerSlack     uintptr // 0: leave it
 	setsid         bool
 	oomPath        *byte
 	oom            []byte // nil: not set
@@ -247,7 +255,7 @@ func (s *Spec) plan() (*plan, error) {
 	if s.Path == "" || len(s.Argv) == 0 {
 		return nil, errors.New("app start: no program to execute")
 	}
-	p := &plan{rootFD: s.RootFD, setpgid: s.Setpgid, setsid: s.Setsid, nnp: s.NoNewPrivs,
+	p := &plan{rootFD: s.RootFD, setpgid: s.Setpgid, setsid: s.Setsid, nnp: s.NoNewPrivs, timerSlack: uintptr(s.TimerSlack),
 		uid: uintptr(s.UID), gid: uintptr(s.GID), groups: s.Groups, keepCaps: s.UID != 0}
 	p.zero[0] = '0'
 	var err error

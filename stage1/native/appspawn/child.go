@@ -46,6 +46,11 @@ func (p *plan) steps() (uint32, syscall.Errno) {
 	if e := p.setupStdio(); e != 0 {
 		return stepStdio, e
 	}
+	if p.timerSlack != 0 {
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, unix.PR_SET_TIMERSLACK, p.timerSlack, 0, 0, 0, 0); e != 0 {
+			return stepTimerSlack, e
+		}
+	}
 	if p.setsid {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); e != 0 {
 			return stepSetsid, e

@@ -64,7 +64,7 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appspawn.Spec, error) {
 	c := &appspawn.Spec{
 		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env, Setpgid: !s.fg,
-		UID: 0, GID: 0, Groups: []uint32{},
+		UID: 0, GID: 0, Groups: []uint32{}, TimerSlack: podproc.CallerTimerSlack(),
 	}
 	all, err := caps.Supported()
 	if err != nil {
