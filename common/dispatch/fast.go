@@ -40,6 +40,15 @@ import (
 // gave it, where Go's os.Environ drops the later duplicates of a
 // variable. The subcommands, Go programs too, read the first one either
 // way.
+//
+// One thing entry adds for `rkt run` (argv[0] rkt-run): it sets the
+// timer slack to fastTimerSlack (stage1abi.TimerSlack) and passes the
+// one it had in RKT_TIMER_SLACK, as rkt-run-prepared does for a stage1
+// with stage1abi.AnnotationTimerSlack (runpod.Plan): rkt-prepare's and
+// rkt-run-prepared's Go runtimes' monitor threads then wake less often,
+// and the pod's processes still get the caller's slack (the plan gives
+// it back before a stage1 that does not announce it). With more than
+// fastMaxEnv variables, `rkt run` starts as the other commands do.
 
 // fastExec is plan's result: the path to exec, and its argv (uintptrs,
 // so that tests may hand plan Go memory without the garbage collector
@@ -63,6 +72,22 @@ func plan(argc int, argv, envp unsafe.Pointer, out *fastExec) bool
 //
 //lint:ignore U1000 the entry point: scripts/build links rkt with -E
 func entry()
+
+// fastTimerSlack is stage1abi.TimerSlack (a test checks), for entry.
+const fastTimerSlack = 2_000_000
+
+// fastMaxEnv is the most environment variables entry passes on to
+// `rkt run` with its timer slack.
+const fastMaxEnv = 8192
+
+// What entry writes for `rkt run`: the environment, and the variable it
+// adds to it (RKT_TIMER_SLACK=, then up to 20 digits and a NUL).
+var (
+	//lint:ignore U1000 written by entry, in assembly
+	fastEnv [fastMaxEnv + 2]uintptr
+	//lint:ignore U1000 written by entry, in assembly
+	fastSlackEnv [40]byte
+)
 
 // The tables plan reads, as NUL-terminated strings in one Go string
 // each: statically initialised data, readable before the runtime runs.

@@ -5,6 +5,18 @@
 #include "textflag.h"
 
 #define SYS_execve 59
+#define SYS_prctl 157
+
+#define PR_SET_TIMERSLACK 29
+#define PR_GET_TIMERSLACK 30
+
+// "rkt-run" and its NUL, little-endian: the argv[0] of `rkt run`.
+#define RKTRUN $0x006e75722d746b72
+
+DATA	slackName<>+0(SB)/8, $"RKT_TIME"
+DATA	slackName<>+8(SB)/8, $"R_SLACK="
+GLOBL	slackName<>(SB), RODATA, $16
+#define slackNameLen 16
 
 // The frame entry gives plan: its four arguments and result, then out.
 #define planArgs 40
@@ -30,15 +42,128 @@ TEXT ·entry(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	SP, R8
 	CMPB	32(R8), $0
 	JEQ	runtime
+	MOVQ	16(R8), DX             // envp
+	XORQ	R15, R15               // the timer slack to restore, if set
+	MOVQ	(planArgs+fastExec_argv)(R8), SI
+	MOVQ	RKTRUN, AX
+	CMPQ	AX, (SI)
+	JNE	exec                   // argv[0] is not "rkt-run"
+	CALL	slack<>(SB)
+exec:
 	LEAQ	(planArgs+fastExec_path)(R8), DI
 	LEAQ	(planArgs+fastExec_argv)(R8), SI
-	MOVQ	16(R8), DX
 	MOVL	$SYS_execve, AX
 	SYSCALL
-	// Only a failed execve returns: Main tries again and says why.
+	// Only a failed execve returns: Main tries again and says why, with
+	// the timer slack it was started with.
+	TESTQ	R15, R15
+	JEQ	runtime
+	MOVL	$PR_SET_TIMERSLACK, DI
+	MOVQ	R15, SI
+	XORL	DX, DX
+	XORL	R10, R10
+	XORL	R8, R8
+	MOVL	$SYS_prctl, AX
+	SYSCALL
 runtime:
 	ADDQ	$entryFrame, SP
 	JMP	_rt0_amd64_linux(SB)
+
+// slack: for `rkt run`, the environment DX (envp) with RKT_TIMER_SLACK=
+// the current timer slack in place of any such variable, in fastEnv,
+// and the timer slack fastTimerSlack; R15 the slack to restore. DX is
+// left as it was when anything goes wrong. R8 is kept.
+TEXT slack<>(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ	DX, R12                // the kernel's envp
+	MOVQ	R8, R13
+	MOVL	$PR_GET_TIMERSLACK, DI
+	XORL	SI, SI
+	XORL	DX, DX
+	XORL	R10, R10
+	XORL	R8, R8
+	MOVL	$SYS_prctl, AX
+	SYSCALL
+	MOVQ	R13, R8
+	MOVQ	R12, DX
+	TESTQ	AX, AX
+	JLE	slackDone              // an error, or no slack to speak of
+	MOVQ	AX, R14                // the slack
+	// RKT_TIMER_SLACK= then the digits, in fastSlackEnv.
+	LEAQ	·fastSlackEnv(SB), DI
+	LEAQ	slackName<>(SB), SI
+	MOVQ	0(SI), AX
+	MOVQ	AX, 0(DI)
+	MOVQ	8(SI), AX
+	MOVQ	AX, 8(DI)
+	LEAQ	39(DI), R9             // digits from the end, backwards
+	MOVB	$0, (R9)
+	MOVQ	R14, AX
+	MOVL	$10, CX
+digit:
+	XORL	DX, DX
+	DIVQ	CX
+	ADDB	$'0', DL
+	DECQ	R9
+	MOVB	DL, (R9)
+	TESTQ	AX, AX
+	JNE	digit
+	LEAQ	slackNameLen(DI), R10  // move them up behind the name
+move:
+	MOVBLZX	(R9), AX
+	MOVB	AL, (R10)
+	INCQ	R9
+	INCQ	R10
+	TESTB	AL, AL
+	JNE	move
+	// The environment without RKT_TIMER_SLACK=, then it.
+	MOVQ	R12, SI
+	LEAQ	·fastEnv(SB), BX
+	XORL	CX, CX
+envVar:
+	MOVQ	(SI), DI
+	TESTQ	DI, DI
+	JEQ	envDone
+	ADDQ	$8, SI
+	LEAQ	slackName<>(SB), R10
+	MOVQ	$slackNameLen, R11
+cmp:
+	MOVBLZX	(R10), AX
+	CMPB	AL, (DI)
+	JNE	keepVar
+	INCQ	R10
+	INCQ	DI
+	DECQ	R11
+	JNE	cmp
+	JMP	envVar                 // RKT_TIMER_SLACK= already: replaced
+keepVar:
+	CMPQ	CX, $const_fastMaxEnv
+	JGE	slackDone12            // too many: as other commands
+	MOVQ	-8(SI), AX
+	MOVQ	AX, (BX)(CX*8)
+	INCQ	CX
+	JMP	envVar
+envDone:
+	LEAQ	·fastSlackEnv(SB), AX
+	MOVQ	AX, (BX)(CX*8)
+	MOVQ	$0, 8(BX)(CX*8)
+	MOVL	$PR_SET_TIMERSLACK, DI
+	MOVQ	$const_fastTimerSlack, SI
+	XORL	DX, DX
+	XORL	R10, R10
+	MOVQ	R8, R13
+	XORL	R8, R8
+	MOVL	$SYS_prctl, AX
+	SYSCALL
+	MOVQ	R13, R8
+	TESTQ	AX, AX
+	JNE	slackDone12
+	MOVQ	R14, R15
+	LEAQ	·fastEnv(SB), DX
+	RET
+slackDone12:
+	MOVQ	R12, DX
+slackDone:
+	RET
 
 // func plan(argc int, argv, envp unsafe.Pointer, out *fastExec) bool
 //

@@ -132,13 +132,17 @@ func Plan(p *pod.Pod, apps []string, args stage1abi.RunArgs) (*runplan.Plan, []s
 		}
 	}
 	plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpChdir, Strs: []string{runDir}})
-	// A stage1 that gives its pod's processes the timer slack we have
-	// runs with a large one itself (stage1abi.AnnotationTimerSlack).
+	// A stage1 that gives its pod's processes the timer slack of rkt's
+	// caller runs with a large one itself (stage1abi.AnnotationTimerSlack);
+	// another gets the caller's, which `rkt run` may not have had since
+	// the dispatcher.
 	slackEnv := ""
-	if ep.Manifest.Annotations[stage1abi.AnnotationTimerSlack] == "true" {
-		if own, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err == nil {
+	if caller, own, err := timerSlacks(); err == nil {
+		if ep.Manifest.Annotations[stage1abi.AnnotationTimerSlack] == "true" {
 			plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpTimerSlack, Flags: stage1abi.TimerSlack})
-			slackEnv = stage1abi.TimerSlackEnv + "=" + strconv.Itoa(own)
+			slackEnv = stage1abi.TimerSlackEnv + "=" + strconv.Itoa(caller)
+		} else if caller != own {
+			plan.Steps = append(plan.Steps, runplan.Step{Op: runplan.OpTimerSlack, Flags: uint64(caller)})
 		}
 	}
 	// argv[0] is the entrypoint as the stage1 named it: a multi-call
@@ -147,6 +151,20 @@ func Plan(p *pod.Pod, apps []string, args stage1abi.RunArgs) (*runplan.Plan, []s
 		runplan.Step{Op: runplan.OpExec, Strs: []string{filepath.Join(rootfs, rel), stage1abi.LockFDEnv + "=" + strconv.Itoa(fd), slackEnv},
 			Argv: append([]string{filepath.Join(rootfs, argv0)}, argv...)})
 	return plan, dropped, nil
+}
+
+// timerSlacks returns the timer slack of whoever started rkt (the one
+// the dispatcher passed in RKT_TIMER_SLACK when it set ours, for `rkt
+// run`; else ours) and ours.
+func timerSlacks() (caller, own int, err error) {
+	if own, err = unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil {
+		return 0, 0, err
+	}
+	caller = own
+	if v, err := strconv.Atoi(os.Getenv(stage1abi.TimerSlackEnv)); err == nil && v > 0 {
+		caller = v
+	}
+	return caller, own, nil
 }
 
 // WriteStage2 writes what the stage1 of an overlay pod finds of its apps

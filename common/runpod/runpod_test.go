@@ -22,6 +22,12 @@ const uuid = "0123abcd-0000-4000-8000-000000000001"
 // ("web"), whose stage1's run entrypoint is /bin/run, a symlink to
 // /real/run inside the stage1 tree.
 func fakePod(t *testing.T, overlay bool) *pod.Pod {
+	return fakePodSlack(t, overlay, false)
+}
+
+// fakePodSlack is fakePod, with a stage1 that announces
+// stage1abi.AnnotationTimerSlack when slack is true.
+func fakePodSlack(t *testing.T, overlay, slack bool) *pod.Pod {
 	t.Helper()
 	root, err := dirs.New(t.TempDir())
 	if err != nil {
@@ -35,7 +41,7 @@ func fakePod(t *testing.T, overlay bool) *pod.Pod {
 	files := map[string]string{
 		stage1abi.Stage1ManifestRel: `{"acKind":"ImageManifest","name":"example.com/stage1","annotations":[` +
 			`{"name":"` + stage1abi.AnnotationRun + `","value":"/bin/run"},` +
-			`{"name":"` + stage1abi.AnnotationInterfaceVersion + `","value":"6"}]}`,
+			`{"name":"` + stage1abi.AnnotationInterfaceVersion + `","value":"6"}` + slackAnnotation(slack) + `]}`,
 		stage1abi.Stage1TreeIDFile: "deps-s1",
 		filepath.Join(stage1abi.AppsInfoDir, "web", stage1abi.AppTreeIDFile): "deps-app\n",
 	}
@@ -162,5 +168,56 @@ func TestPlanEntrypointInside(t *testing.T) {
 	exec := plan.Steps[len(plan.Steps)-1].Strs[0]
 	if want := filepath.Join(p.Root().PodsIn(pod.Run.Dir()), uuid, "stage1/rootfs/etc/passwd"); exec != want {
 		t.Errorf("exec %q, want %q", exec, want)
+	}
+}
+
+func slackAnnotation(on bool) string {
+	if !on {
+		return ""
+	}
+	return `,{"name":"` + stage1abi.AnnotationTimerSlack + `","value":"true"}`
+}
+
+// The timer slack steps: a stage1 that announces it runs with
+// stage1abi.TimerSlack and learns the caller's; another gets the
+// caller's back when the dispatcher raised ours (RKT_TIMER_SLACK).
+func TestPlanTimerSlack(t *testing.T) {
+	own, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := func(p *pod.Pod) ([]runplan.Step, runplan.Step) {
+		plan, _, err := Plan(p, []string{"web"}, stage1abi.RunArgs{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slack []runplan.Step
+		for _, s := range plan.Steps {
+			if s.Op == runplan.OpTimerSlack {
+				slack = append(slack, s)
+			}
+		}
+		return slack, plan.Steps[len(plan.Steps)-1]
+	}
+	for _, caller := range []string{"", "123"} {
+		t.Setenv(stage1abi.TimerSlackEnv, caller)
+		want := strconv.Itoa(own)
+		if caller != "" {
+			want = caller
+		}
+		slack, exec := steps(fakePodSlack(t, true, true))
+		if len(slack) != 1 || slack[0].Flags != stage1abi.TimerSlack || exec.Strs[2] != stage1abi.TimerSlackEnv+"="+want {
+			t.Errorf("caller %q, announcing stage1: %+v, exec env %q", caller, slack, exec.Strs[1:])
+		}
+		slack, exec = steps(fakePodSlack(t, true, false))
+		if exec.Strs[2] != "" {
+			t.Errorf("caller %q, other stage1: exec env %q", caller, exec.Strs[1:])
+		}
+		if caller == "" && len(slack) != 0 {
+			t.Errorf("no caller's slack, other stage1: %+v", slack)
+		}
+		if caller != "" && (len(slack) != 1 || slack[0].Flags != 123) {
+			t.Errorf("caller's slack %s, other stage1: %+v", caller, slack)
+		}
 	}
 }
