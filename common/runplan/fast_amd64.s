@@ -323,6 +323,29 @@ differ:
 	CMPQ	AX, R10; \
 	JCC	done
 
+// isEntry reports in AX (1 or 0) whether the string at SI is an
+// environment entry NAME=VALUE: a name, not empty, then '=' before the
+// NUL. Clobbers SI.
+TEXT isEntry<>(SB), NOSPLIT|NOFRAME, $0-0
+	MOVBLZX	(SI), AX
+	CMPB	AL, $'='
+	JEQ	notEntry
+	TESTB	AL, AL
+	JEQ	notEntry
+entryByte:
+	INCQ	SI
+	MOVBLZX	(SI), AX
+	CMPB	AL, $'='
+	JEQ	entry
+	TESTB	AL, AL
+	JNE	entryByte
+notEntry:
+	XORL	AX, AX
+	RET
+entry:
+	MOVL	$1, AX
+	RET
+
 // func validate(buf *byte, n int) bool
 // Registers: R9 the plan, R10 its size, R8 the record being checked,
 // R11 the records left to check.
@@ -388,40 +411,18 @@ last:
 	JNE	done
 	NONNIL(8)
 	NONNIL(24)
-	// NAME=VALUE: a name, not empty, then '=' before the NUL.
 	LEAQ	(R9)(AX*1), SI
-	MOVBLZX	(SI), AX
-	CMPB	AL, $'='
+	CALL	isEntry<>(SB)
+	TESTQ	AX, AX
 	JEQ	done
-	TESTB	AL, AL
-	JEQ	done
-equals:
-	INCQ	SI
-	MOVBLZX	(SI), AX
-	CMPB	AL, $'='
-	JEQ	checkEnv2
-	TESTB	AL, AL
-	JEQ	done
-	JMP	equals
-checkEnv2:
 	// The second entry: nil, or NAME=VALUE too.
 	STR(32)
 	TESTQ	AX, AX
 	JEQ	checkArgv
 	LEAQ	(R9)(AX*1), SI
-	MOVBLZX	(SI), AX
-	CMPB	AL, $'='
+	CALL	isEntry<>(SB)
+	TESTQ	AX, AX
 	JEQ	done
-	TESTB	AL, AL
-	JEQ	done
-equals2:
-	INCQ	SI
-	MOVBLZX	(SI), AX
-	CMPB	AL, $'='
-	JEQ	checkArgv
-	TESTB	AL, AL
-	JEQ	done
-	JMP	equals2
 checkArgv:
 	// An array of offsets inside the plan, aligned, ending with 0,
 	// of 1 to MaxArgs strings.
