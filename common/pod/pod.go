@@ -376,6 +376,19 @@ func (p *Pod) Stage1UpperDir() string {
 	return p.Path(filepath.FromSlash(stage1abi.Stage1UpperRel))
 }
 
+// WriteStage2 writes what the stage1 of an overlay pod finds of app
+// before the app's overlay is mounted: its image manifest and the
+// directory its rootfs is mounted on, in the stage1 overlay's upper
+// layer, where they show through the stage1's rootfs once it is
+// mounted.
+func (p *Pod) WriteStage2(app string, manifest []byte) error {
+	dir := filepath.Join(p.Stage1UpperDir(), filepath.FromSlash(stage1abi.Stage2Dir), app)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "manifest"), manifest, 0o644)
+}
+
 // Stage1Path returns a path inside the pod's stage1 rootfs as readers
 // outside the pod see it: the copied rootfs, or the overlay's upper dir.
 func (p *Pod) Stage1Path(rel string) string {

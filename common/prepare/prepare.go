@@ -324,15 +324,8 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 		if err := mkdir(stage1abi.Stage1RootfsRel, 0o755); err != nil {
 			return err
 		}
-		// What the stage1 finds of each app before the app's overlay is
-		// mounted: its image manifest and the directory its rootfs is
-		// mounted on, in the stage1's upper layer (runpod.WriteStage2).
 		for _, a := range apps {
-			dir := filepath.Join(stage1abi.Stage1UpperRel, stage1abi.Stage2Dir, a.name)
-			if err := mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(pd.Path(filepath.Join(dir, "manifest")), a.manifest, 0o644); err != nil {
+			if err := pd.WriteStage2(a.name, a.manifest); err != nil {
 				return err
 			}
 		}

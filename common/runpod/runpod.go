@@ -6,6 +6,7 @@ package runpod
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,8 +37,7 @@ func Exec(p *pod.Pod, apps []string, args stage1abi.RunArgs, files map[string][]
 		warn(d.String())
 	}
 	if p.Overlay() {
-		// Pods prepared before prepare wrote these itself.
-		if err := WriteStage2(p, apps, nil); err != nil {
+		if err := stage2OfEarlierBuilds(p, apps); err != nil {
 			return fmt.Errorf("pod %s: %w", p.UUID, err)
 		}
 	}
@@ -161,37 +161,25 @@ func timerSlacks() (caller, own int, err error) {
 		return 0, 0, err
 	}
 	caller = own
-	if v, err := strconv.Atoi(os.Getenv(stage1abi.TimerSlackEnv)); err == nil && v > 0 {
-		caller = v
+	if v := stage1abi.CallerTimerSlack(); v > 0 && v <= math.MaxInt {
+		caller = int(v)
 	}
 	return caller, own, nil
 }
 
-// WriteStage2 writes what the stage1 of an overlay pod finds of its apps
-// before their overlays are mounted: each app's image manifest (from the
-// pod's app info, or manifests[app]) and the directory its rootfs is
-// mounted on, in the stage1 overlay's upper layer, where they show
-// through the stage1's rootfs once it is mounted. Files already there are
-// kept.
-func WriteStage2(p *pod.Pod, apps []string, manifests map[string][]byte) error {
-	upper := p.Stage1UpperDir()
+// stage2OfEarlierBuilds writes the stage2 files (pod.WriteStage2) of a
+// pod that an earlier build prepared: rkt-prepare writes them now, and
+// earlier builds had rkt-run-prepared write them after the mounts.
+func stage2OfEarlierBuilds(p *pod.Pod, apps []string) error {
 	for _, app := range apps {
-		dir := filepath.Join(upper, stage1abi.Stage2Dir, app)
-		manifest := filepath.Join(dir, "manifest")
-		if _, err := os.Stat(manifest); err == nil {
+		if _, err := os.Stat(filepath.Join(p.Stage1UpperDir(), filepath.FromSlash(stage1abi.Stage2Dir), app, "manifest")); err == nil {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-			return err
+		m, err := os.ReadFile(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)))
+		if err != nil {
+			return fmt.Errorf("app %s: manifest: %w", app, err)
 		}
-		m, ok := manifests[app]
-		if !ok {
-			var err error
-			if m, err = os.ReadFile(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile))); err != nil {
-				return fmt.Errorf("app %s: manifest: %w", app, err)
-			}
-		}
-		if err := os.WriteFile(manifest, m, 0o644); err != nil {
+		if err := p.WriteStage2(app, m); err != nil {
 			return err
 		}
 	}

@@ -221,3 +221,32 @@ func TestPlanTimerSlack(t *testing.T) {
 		}
 	}
 }
+
+// A pod prepared by an earlier build has no stage2 files in the stage1's
+// upper layer: Exec writes them from the app info; those there are kept.
+func TestStage2OfEarlierBuilds(t *testing.T) {
+	p := fakePod(t, true)
+	info := p.Path(filepath.Join(stage1abi.AppsInfoDir, "web", stage1abi.AppManifestFile))
+	if err := os.WriteFile(info, []byte(`{"acKind":"ImageManifest"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := stage2OfEarlierBuilds(p, []string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(p.Stage1UpperDir(), stage1abi.Stage2Dir, "web")
+	if b, err := os.ReadFile(filepath.Join(dir, "manifest")); err != nil || string(b) != `{"acKind":"ImageManifest"}` {
+		t.Errorf("manifest %q %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
+		t.Errorf("rootfs: %v", err)
+	}
+	if err := p.WriteStage2("web", []byte("prepared")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stage2OfEarlierBuilds(p, []string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "manifest")); string(b) != "prepared" {
+		t.Errorf("the prepared manifest was replaced: %q", b)
+	}
+}

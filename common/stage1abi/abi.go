@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -54,6 +55,18 @@ const TimerSlackEnv = "RKT_TIMER_SLACK"
 
 // TimerSlack is the timer slack (ns) such a stage1 starts with.
 const TimerSlack = 2_000_000
+
+// CallerTimerSlack returns the timer slack (ns) in TimerSlackEnv: the one
+// of whoever started rkt, when something on the way (the dispatcher for
+// `rkt run`, stage0 for a stage1 with AnnotationTimerSlack) set a larger
+// one. It is 0 when there is none.
+func CallerTimerSlack() uint64 {
+	v, err := strconv.ParseUint(os.Getenv(TimerSlackEnv), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
 
 // Files in the pod directory (reference §3.5). Stage0 writes the
 // manifest and the stage1/app trees; stage1 writes pid/ppid, pgid,

@@ -53,3 +53,12 @@ func TestParseStage1Manifest(t *testing.T) {
 		}
 	}
 }
+
+func TestCallerTimerSlack(t *testing.T) {
+	for v, want := range map[string]uint64{"": 0, "50000": 50000, "x": 0, "-1": 0, "2000000": 2000000} {
+		t.Setenv(TimerSlackEnv, v)
+		if got := CallerTimerSlack(); got != want {
+			t.Errorf("%q: %d, want %d", v, got, want)
+		}
+	}
+}

@@ -174,8 +174,8 @@ func startApp(rootfs, execPath string, argv []string, wd string, env []string, c
 	files[0], files[1], files[2] = 0, 1, 2
 	files[lockFD] = uintptr(lockFD)
 	// The app is forked from this thread and takes its timer slack: the
-	// one of fly's caller, not fly's own (podproc.CallerTimerSlack).
-	if slack := podproc.CallerTimerSlack(); slack != 0 {
+	// one of fly's caller, not fly's own (stage1abi.CallerTimerSlack).
+	if slack := stage1abi.CallerTimerSlack(); slack != 0 {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0); err != nil {

@@ -31,19 +31,6 @@ func LockFD() (int, error) {
 	return fd, nil
 }
 
-// CallerTimerSlack returns the timer slack (ns) of the process that
-// started the stage1, which passed it in RKT_TIMER_SLACK because it
-// started the stage1 with a larger one (stage1abi.AnnotationTimerSlack):
-// the pod's processes get it back. It is 0 when there is none to give
-// back.
-func CallerTimerSlack() uint64 {
-	v, err := strconv.ParseUint(os.Getenv(stage1abi.TimerSlackEnv), 10, 64)
-	if err != nil {
-		return 0
-	}
-	return v
-}
-
 // ReadPIDFile reads a positive process or group ID from a file.
 func ReadPIDFile(path string) (int, error) {
 	data, err := os.ReadFile(path)

@@ -69,7 +69,7 @@ type Spec struct {
 	// namespace's mapping.
 	UserNS *os.File
 	// TimerSlack, when not 0, is the child's timer slack (ns): the one
-	// the stage1's caller had (podproc.CallerTimerSlack), not the
+	// the stage1's caller had (stage1abi.CallerTimerSlack), not the
 	// stage1's own.
 	TimerSlack uint64
 }

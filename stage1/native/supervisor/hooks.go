@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/atomicfile"
+	"github.com/rkt/rkt/common/stage1abi"
 	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 	"github.com/rkt/rkt/stage1/podproc"
@@ -64,7 +65,7 @@ func resolveHooks(ap *appProc) (pre, post *hook, err error) {
 func (s *supervisor) hookConfig(ap *appProc, h *hook) (*appspawn.Spec, error) {
 	c := &appspawn.Spec{
 		Dir: ap.wd, Path: h.path, Argv: h.argv, Env: ap.env, Setpgid: !s.fg,
-		UID: 0, GID: 0, Groups: []uint32{}, TimerSlack: podproc.CallerTimerSlack(),
+		UID: 0, GID: 0, Groups: []uint32{}, TimerSlack: stage1abi.CallerTimerSlack(),
 	}
 	all, err := caps.Supported()
 	if err != nil {

@@ -519,7 +519,7 @@ func (s *supervisor) execConfig(ap *appProc, execPath string, argv []string, wd 
 	c := &appspawn.Spec{
 		Dir: wd, Path: execPath, Argv: argv, Env: ap.env, Setpgid: !s.fg,
 		UID: ap.creds.UID, GID: ap.creds.GID, Groups: ap.creds.Groups,
-		TimerSlack: podproc.CallerTimerSlack(),
+		TimerSlack: stage1abi.CallerTimerSlack(),
 	}
 	if err := secure(c, ap.sec); err != nil {
 		return nil, fmt.Errorf("app %q: %w", ap.app.Name(), err)
