@@ -27,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -84,8 +85,30 @@ type Plan struct {
 	Steps []Step
 }
 
-// nStrs is how many string arguments each op has, before its flags.
-var nStrs = map[Op]int{OpRename: 2, OpUnshare: 0, OpMount: 5, OpChdir: 1, OpExec: 3, OpTimerSlack: 0}
+// layout is where an op keeps its arguments in a record: the slots of
+// its string arguments (Strs, in order), those of them a call cannot take
+// as nil pointers, and the slot of its Flags (-1: none). OpExec's argv is
+// in slot 1.
+type layout struct {
+	strs, required []int
+	flags          int
+}
+
+var layouts = map[Op]layout{
+	OpRename:     {strs: []int{0, 1}, required: []int{0, 1}, flags: -1},
+	OpUnshare:    {flags: 0},
+	OpMount:      {strs: []int{0, 1, 2, 4, 5}, required: []int{1}, flags: 3},
+	OpChdir:      {strs: []int{0}, required: []int{0}, flags: -1},
+	OpExec:       {strs: []int{0, 2, 3}, required: []int{0, 2}, flags: -1},
+	OpTimerSlack: {flags: 0},
+}
+
+// envEntry reports whether an exec step's environment entry e is
+// NAME=VALUE, or the second one and empty (none).
+func envEntry(j int, e string) bool {
+	k, _, ok := strings.Cut(e, "=")
+	return ok && k != "" || j == 1 && e == ""
+}
 
 // ErrFormat is Decode's error.
 var ErrFormat = errors.New("not a start plan")
@@ -112,51 +135,31 @@ func (p *Plan) Encode() ([]byte, error) {
 	}
 	recs := make([]byte, 0, recordSize*len(p.Steps))
 	for i, s := range p.Steps {
-		n, ok := nStrs[s.Op]
-		if !ok || len(s.Strs) != n || (s.Op == OpExec) != (i == len(p.Steps)-1) {
+		l, ok := layouts[s.Op]
+		if !ok || len(s.Strs) != len(l.strs) || (s.Op == OpExec) != (i == len(p.Steps)-1) {
 			return nil, fmt.Errorf("start plan: malformed step %d (op %d)", i, s.Op)
 		}
 		var args [7]uint64
 		var err error
-		switch s.Op {
-		case OpRename, OpChdir:
-			for j := range n {
-				if s.Strs[j] == "" {
-					return nil, fmt.Errorf("start plan: step %d: empty path", i)
-				}
-				if args[j], err = str(s.Strs[j]); err != nil {
-					return nil, err
-				}
+		for j, slot := range l.strs {
+			if s.Strs[j] == "" && slices.Contains(l.required, slot) {
+				return nil, fmt.Errorf("start plan: step %d (op %d): argument %d is empty", i, s.Op, j)
 			}
-		case OpUnshare, OpTimerSlack:
-			args[0] = s.Flags
-		case OpMount:
-			for j, a := range []int{0, 1, 2, 4, 5} {
-				if args[a], err = str(s.Strs[j]); err != nil {
-					return nil, err
-				}
+			if args[slot], err = str(s.Strs[j]); err != nil {
+				return nil, err
 			}
-			if s.Strs[1] == "" {
-				return nil, fmt.Errorf("start plan: step %d: mount without a target", i)
-			}
-			args[3] = s.Flags
-		case OpExec:
-			if s.Strs[0] == "" || len(s.Argv) == 0 {
-				return nil, fmt.Errorf("start plan: step %d: exec without a path or argv[0]", i)
+		}
+		if l.flags >= 0 {
+			args[l.flags] = s.Flags
+		}
+		if s.Op == OpExec {
+			if len(s.Argv) == 0 {
+				return nil, fmt.Errorf("start plan: step %d: exec without argv[0]", i)
 			}
 			for j, e := range s.Strs[1:] {
-				if k, _, ok := strings.Cut(e, "="); (j == 0 || e != "") && (!ok || k == "") {
+				if !envEntry(j, e) {
 					return nil, fmt.Errorf("start plan: step %d: environment entry %q is not NAME=VALUE", i, e)
 				}
-			}
-			if args[0], err = str(s.Strs[0]); err != nil {
-				return nil, err
-			}
-			if args[2], err = str(s.Strs[1]); err != nil {
-				return nil, err
-			}
-			if args[3], err = str(s.Strs[2]); err != nil {
-				return nil, err
 			}
 			offs := make([]uint64, 0, len(s.Argv)+1)
 			for _, a := range s.Argv {
@@ -233,50 +236,24 @@ func Decode(b []byte) (*Plan, error) {
 		if (op == OpExec) != (i == n-1) {
 			return nil, ErrFormat
 		}
-		s := Step{Op: op}
-		var idx []int // which arguments are strings
-		switch op {
-		case OpRename:
-			idx = []int{0, 1}
-		case OpUnshare, OpTimerSlack:
-			s.Flags = a[0]
-		case OpMount:
-			idx = []int{0, 1, 2, 4, 5}
-			s.Flags = a[3]
-		case OpChdir:
-			idx = []int{0}
-		case OpExec:
-			idx = []int{0, 2, 3}
-		default:
+		l, ok := layouts[op]
+		if !ok {
 			return nil, ErrFormat
 		}
-		for _, j := range idx {
-			v, ok := str(a[j])
-			if !ok {
+		s := Step{Op: op}
+		for _, slot := range l.strs {
+			v, ok := str(a[slot])
+			if !ok || a[slot] == 0 && slices.Contains(l.required, slot) {
 				return nil, ErrFormat
 			}
 			s.Strs = append(s.Strs, v)
 		}
-		// What a call cannot do with a nil pointer.
-		switch op {
-		case OpRename:
-			if a[0] == 0 || a[1] == 0 {
-				return nil, ErrFormat
-			}
-		case OpChdir:
-			if a[0] == 0 {
-				return nil, ErrFormat
-			}
-		case OpMount:
-			if a[1] == 0 {
-				return nil, ErrFormat
-			}
-		case OpExec:
-			if a[0] == 0 || a[2] == 0 {
-				return nil, ErrFormat
-			}
+		if l.flags >= 0 {
+			s.Flags = a[l.flags]
+		}
+		if op == OpExec {
 			for j, e := range s.Strs[1:] {
-				if k, _, ok := strings.Cut(e, "="); (j == 0 || a[3] != 0) && (!ok || k == "") {
+				if !envEntry(j, e) || j == 1 && a[3] != 0 && e == "" {
 					return nil, ErrFormat
 				}
 			}

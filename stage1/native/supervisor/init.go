@@ -84,9 +84,11 @@ type supervisor struct {
 	copiers sync.WaitGroup
 	logs    []*os.File
 
-	sec      secOpts
-	security Security // what the apps' isolators ask, from `run`
-	cg       *cgroup.Pod
+	// keepPaths is --insecure-options=paths: /proc and /sys unmasked
+	// (`run` applied the capability and seccomp ones to Security).
+	keepPaths bool
+	security  Security // what the apps' isolators ask, from `run`
+	cg        *cgroup.Pod
 
 	// userNS is the pod's user namespace with --private-users (the one
 	// `run` made for idmapped mounts): every app process joins it.
@@ -179,7 +181,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 		return 0, err
 	}
 	s := &supervisor{pod: p, log: l, fg: os.Getenv(ForegroundEnv) == "1", waiters: map[int]chan unix.WaitStatus{}, early: map[int]unix.WaitStatus{}}
-	s.sec = secOpts{paths: ra.DisablePaths}
+	s.keepPaths = ra.DisablePaths
 	if s.security, err = readSecurity(); err != nil {
 		return 0, err
 	}
@@ -390,7 +392,7 @@ func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.Volu
 	if ap.notify != nil {
 		notify = ap.notify.Path()
 	}
-	shared, err := setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.sec.paths, s.log)
+	shared, err := setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.keepPaths, s.log)
 	side.wg.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)

@@ -57,13 +57,6 @@ func readSecurity() (Security, error) {
 	return sec, nil
 }
 
-// secOpts are the pod-wide --insecure-options switches the supervisor
-// applies itself (`run` applied those of the capabilities and seccomp to
-// Security).
-type secOpts struct {
-	paths bool
-}
-
 // PodDeviceRules are the devices the pod's processes may use: those of
 // the minimal /dev, and the host devices the pod's host volumes pass
 // (read-only volumes: reading only).
