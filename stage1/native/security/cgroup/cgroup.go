@@ -269,9 +269,12 @@ func destroy(mgr cgroups.Manager, uuid string) error {
 	if removeEmpty(mgr) {
 		return nil
 	}
-	// rmdir fails with EBUSY while processes remain, so empty it first.
+	// rmdir fails with EBUSY while processes remain, so empty it first:
+	// all but this one, a thread of which (forkIn's, thrown away) may
+	// still be on its way out of the cgroup.
+	self := os.Getpid()
 	for range 50 {
-		pids := allPids(mgr)
+		pids := slices.DeleteFunc(allPids(mgr), func(pid int) bool { return pid == self })
 		if len(pids) == 0 {
 			break
 		}
