@@ -86,6 +86,30 @@ func TestNativeIsolation(t *testing.T) {
 	}
 }
 
+// Every app of a pod gets the pod's hostname, hosts and resolv.conf
+// read-only: the first app by a bind and a remount, the others by a bind
+// of the first app's mounts (which must carry the read-only flag along).
+func TestNativePodFilesReadOnlyInEveryApp(t *testing.T) {
+	e, _ := runEnv(t)
+	script := func(name string) string {
+		return `ro=0; for f in /etc/hostname /etc/hosts /etc/resolv.conf; do (echo x >> $f) 2>/dev/null || ro=$((ro+1)); done; ` +
+			`echo "` + name + ` host=$(cat /etc/hostname) ns=$(grep -c 'nameserver 10.1.2.3' /etc/resolv.conf) hosts=$(grep -c one /etc/hosts) ro=$ro"`
+	}
+	args := []string{"--net=none", "--hostname=podhost", "--dns=10.1.2.3", "--hosts-entry=10.9.9.9=one"}
+	for i, name := range []string{"a1", "a2", "a3"} {
+		if i > 0 {
+			args = append(args, "---")
+		}
+		args = append(args, "example.com/busybox", "--name="+name, "--exec=/bin/sh", "--", "-c", script(name))
+	}
+	r := nativeRun(t, e, args...).OK(t)
+	for _, name := range []string{"a1", "a2", "a3"} {
+		if want := name + " host=podhost ns=1 hosts=1 ro=3"; !strings.Contains(r.Stdout, want) {
+			t.Errorf("lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+}
+
 func TestNativeEnterStopGC(t *testing.T) {
 	e, _ := runEnv(t)
 	args := append(nativeFlags(t), "example.com/busybox", "--user=1000", "--group=1000", "--exec=/bin/sh", "--", "-c", "echo written > /tmp/hello; sleep 1000")

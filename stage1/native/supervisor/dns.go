@@ -38,11 +38,11 @@ func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 // stage0's when there is one, else the host's; "none" leaves the image's.
 // /etc/hosts: "host" binds the host's; otherwise stage0's etc/rkt-hosts
 // when there is one, else the image's own file, else a generated file
-// naming localhost and the pod's hostname.
-func setupDNS(m *mounter, p *Pod, pf *podFiles) error {
+// naming localhost and the pod's hostname. first is set for the pod's
+// first app (see mounter.bindFileRO).
+func setupDNS(m *mounter, p *Pod, pf *podFiles, first bool) error {
 	bind := func(src, dst string) error {
-		_, err := m.BindInto(src, dst, false, true)
-		return err
+		return m.bindFileRO(pf, first, src, dst)
 	}
 	stage0Resolv := p.Stage1Path("etc", "rkt-resolv.conf")
 	switch pf.dns.Resolv {

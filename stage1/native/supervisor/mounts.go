@@ -216,6 +216,37 @@ func devShared(vols [][]stage2app.VolumeMount) bool {
 type podFiles struct {
 	hostname string // file holding the hostname
 	dns      stage2app.DNSModes
+	// roFiles are the read-only binds of files (hostname, hosts,
+	// resolv.conf) that the pod's first app got: source → where it is
+	// mounted in that app. The other apps bind that mount instead of the
+	// source: a bind of a read-only mount is read-only, so each file
+	// costs them one mount, not a bind and a remount. Only the first
+	// app's setup writes it, before the others' start.
+	roFiles map[string]string
+}
+
+// bindFileRO binds the file src read-only on p in the rootfs: in the
+// pod's first app (first set) with a bind and a remount, recorded in
+// pf.roFiles; in the others, when the first app bound the same src, as
+// a bind of its mount.
+func (m *mounter) bindFileRO(pf *podFiles, first bool, src, p string) error {
+	if !first {
+		if ro, ok := pf.roFiles[src]; ok {
+			_, err := m.BindInto(ro, p, false, false)
+			return err
+		}
+	}
+	target, err := m.BindInto(src, p, false, true)
+	if err != nil {
+		return err
+	}
+	if first {
+		if pf.roFiles == nil {
+			pf.roFiles = map[string]string{}
+		}
+		pf.roFiles[src] = target
+	}
+	return nil
 }
 
 // sharedDirs are the kernel file systems every app of a pod sees alike:
@@ -245,7 +276,8 @@ func setupAppMounts(p *Pod, a *App, vms []stage2app.VolumeMount, pf *podFiles, i
 			return nil, err
 		}
 	}
-	if shared != nil {
+	first := shared == nil
+	if !first {
 		if err := m.bindShared(shared); err != nil {
 			return nil, err
 		}
@@ -261,10 +293,10 @@ func setupAppMounts(p *Pod, a *App, vms []stage2app.VolumeMount, pf *podFiles, i
 	if err := ensureMtab(rootfs); err != nil {
 		return nil, err
 	}
-	if _, err := m.BindInto(pf.hostname, "/etc/hostname", false, true); err != nil {
+	if err := m.bindFileRO(pf, first, pf.hostname, "/etc/hostname"); err != nil {
 		return nil, fmt.Errorf("/etc/hostname: %w", err)
 	}
-	if err := setupDNS(m, p, pf); err != nil {
+	if err := setupDNS(m, p, pf, first); err != nil {
 		return nil, err
 	}
 	for _, vm := range vms {
