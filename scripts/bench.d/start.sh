@@ -16,10 +16,12 @@ bench() {
 	# the floor: the namespaces a container gets, a chroot, nothing else
 	row "${labels[0]}" -- unshare -fmpiun --mount-proc chroot "$rootfs" /bin/true
 	# rkt's floor: its chain of processes (dispatcher, prepare,
-	# run-prepared, stage1 run, supervisor) as empty Go programs that
-	# only exec or fork the next, the last one /bin/true
-	if go build -trimpath -ldflags "-s -w" -o "$BENCH_TMP/execchain" "$ROOT/scripts/bench.d/execchain" >>"$BENCH_LOG" 2>&1; then
-		row "floor: rkt's exec chain, empty" -- "$BENCH_TMP/execchain" /bin/true
+	# run-prepared, stage1 run, supervisor) doing nothing but exec or fork
+	# the next, the last one /bin/true: Go programs where rkt's are, an
+	# exec before any runtime (tramp) where rkt's fast paths are
+	if go build -trimpath -ldflags "-s -w" -o "$BENCH_TMP/execchain" "$ROOT/scripts/bench.d/execchain" >>"$BENCH_LOG" 2>&1 &&
+		go build -trimpath -ldflags "-s -w -E main.entry" -o "$BENCH_TMP/tramp" "$ROOT/scripts/bench.d/execchain/tramp" >>"$BENCH_LOG" 2>&1; then
+		row "floor: rkt's exec chain, empty" -- "$BENCH_TMP/tramp" "$BENCH_TMP/execchain" prepare /bin/true
 	else
 		skip "floor: rkt's exec chain, empty" "go build of scripts/bench.d/execchain failed (see log)"
 	fi

@@ -1,47 +1,45 @@
 // Command execchain is a floor for `rkt run` in scripts/bench: the
-// processes of rkt's exec chain as empty Go programs. The dispatcher
-// execs prepare, which execs run-prepared, which execs the stage1's run,
-// which forks and waits for the supervisor, which forks and waits for
-// the app (ARGS). Each step does nothing else, so the row's time is what
-// the five Go start-ups, the three execs and the two forks cost.
+// processes of rkt's exec chain, each doing nothing but start the next.
+// The dispatcher (its fast path: an exec before any Go runtime, here
+// tramp) execs prepare (a Go program), which execs run-prepared (its fast
+// path again: tramp), which execs the stage1's run (Go), which forks and
+// waits for the supervisor (Go), which forks and waits for the app
+// (ARGS). So the row's time is what three Go start-ups, four execs and
+// two forks cost, with no pod work.
 //
-// Usage: execchain APP [ARG...]
+// Usage: execchain STEP APP [ARG...], STEP one of prepare, run,
+// supervisor; tramp is the binary beside execchain (see tramp/), and
+// the row runs `tramp execchain prepare APP...`.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
-// steps is the chain; argv[0] names where a process is in it.
-var steps = []string{"rkt", "rkt-prepare", "rkt-run-prepared", "run", "supervisor"}
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: execchain APP [ARG...]")
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: execchain prepare|run|supervisor APP [ARG...]")
 		os.Exit(2)
 	}
 	self, err := os.Executable()
 	if err != nil {
 		fail(err)
 	}
-	step := 0
-	for i, s := range steps {
-		if os.Args[0] == s {
-			step = i
-		}
-	}
-	argv := append([]string{""}, os.Args[1:]...)
-	switch steps[step] {
-	case "rkt", "rkt-prepare", "rkt-run-prepared":
-		argv[0] = steps[step+1]
-		fail(syscall.Exec(self, argv, os.Environ()))
+	app := os.Args[2:]
+	switch os.Args[1] {
+	case "prepare": // exec run-prepared, whose fast path execs run
+		tramp := filepath.Join(filepath.Dir(self), "tramp")
+		fail(syscall.Exec(tramp, append([]string{tramp, self, "run"}, app...), os.Environ()))
 	case "run":
-		argv[0] = "supervisor"
-		os.Exit(forkWait(self, argv))
-	default: // the supervisor starts the app
-		os.Exit(forkWait(os.Args[1], os.Args[1:]))
+		os.Exit(forkWait(self, append([]string{self, "supervisor"}, app...)))
+	case "supervisor":
+		os.Exit(forkWait(app[0], app))
+	default:
+		fmt.Fprintf(os.Stderr, "execchain: unknown step %q\n", os.Args[1])
+		os.Exit(2)
 	}
 }
 
