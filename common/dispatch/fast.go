@@ -74,7 +74,7 @@ func plan(argc int, argv, envp unsafe.Pointer, out *fastExec) bool
 func entry()
 
 // fastTimerSlack is stage1abi.TimerSlack (a test checks), for entry.
-const fastTimerSlack = 2_000_000
+const fastTimerSlack = 200_000
 
 // fastMaxEnv is the most environment variables entry passes on to
 // `rkt run` with its timer slack.

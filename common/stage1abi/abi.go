@@ -41,8 +41,8 @@ const (
 	// names. Stage0 then starts the stage1 with the timer slack
 	// TimerSlack, and passes its own in TimerSlackEnv: in the stage1's
 	// Go programs the runtime's monitor thread, which polls every 20 µs
-	// for its first millisecond, then wakes once per slack. On two vCPUs
-	// those wake-ups cost a native pod ~0.7 ms (docs/benchmarks.md).
+	// for its first millisecond, then wakes about once per slack. On two
+	// vCPUs those wake-ups cost a native pod ~0.7 ms (docs/benchmarks.md).
 	AnnotationTimerSlack = "coreos.com/rkt/stage1/timer-slack"
 )
 
@@ -53,8 +53,15 @@ const LockFDEnv = "RKT_LOCK_FD"
 // (ns) of the process that started a stage1 with AnnotationTimerSlack.
 const TimerSlackEnv = "RKT_TIMER_SLACK"
 
-// TimerSlack is the timer slack (ns) such a stage1 starts with.
-const TimerSlack = 2_000_000
+// TimerSlack is the timer slack (ns) such a stage1 starts with: 200 µs.
+// Not more: the Go scheduler's own sleeps stretch with the slack too (a
+// thread about to take a goroutine just started on a busy one sleeps
+// 3 µs first), so a goroutine started to run alongside its starter
+// waited up to the whole slack, and with 2 ms a pod's parallel work
+// (tree checks, the apps' setup) ran one piece after the other: 200 µs
+// started native pods 0.34 ms sooner than 2 ms, pods of 5 apps 0.36 ms,
+// and 0.9 and 1.2 ms sooner than the default 50 µs (docs/benchmarks.md).
+const TimerSlack = 200_000
 
 // CallerTimerSlack returns the timer slack (ns) in TimerSlackEnv: the one
 // of whoever started rkt, when something on the way (the dispatcher for
