@@ -232,7 +232,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 	for i, a := range p.Apps {
 		if s.apps[i], sides[i], err = s.newApp(a); err != nil {
 			for _, side := range sides[:i] {
-				side.wg.Wait()
+				side.wait()
 			}
 			return 0, err
 		}
@@ -249,7 +249,7 @@ func supervise(ra *stage1abi.RunArgs, l *logger) (int, error) {
 			continue
 		}
 		if errs[0] != nil {
-			sides[i].wg.Wait() // nothing of it may be left running
+			sides[i].wait() // nothing of it may be left running
 			continue
 		}
 		wg.Go(func() { _, errs[i] = s.prepareApp(s.apps[i], sides[i], vols[i], pf, ids, shared) })
@@ -352,6 +352,15 @@ func (s *supervisor) announceReady(started []*appStart) {
 type appSide struct {
 	wg            sync.WaitGroup
 	cgErr, envErr error
+	// rootfs is prepareRootfs, whose error is rootfsErr.
+	rootfs    sync.WaitGroup
+	rootfsErr error
+}
+
+// wait waits for everything the side started.
+func (side *appSide) wait() {
+	side.wg.Wait()
+	side.rootfs.Wait()
 }
 
 // newApp starts setting up an app: its sd_notify socket, environment and
@@ -379,6 +388,7 @@ func (s *supervisor) newApp(a *App) (*appProc, *appSide, error) {
 	side := &appSide{}
 	side.wg.Go(func() { ap.cg, side.cgErr = s.cg.App(a.Name(), ap.sec.Resources, ap.sec.OOMScoreAdj) })
 	side.wg.Go(func() { side.envErr = writeEnvFile(p, a.Name(), ap.env, s.log) })
+	side.rootfs.Go(func() { side.rootfsErr = prepareRootfs(ap.rootfs) })
 	return ap, side, nil
 }
 
@@ -392,8 +402,15 @@ func (s *supervisor) prepareApp(ap *appProc, side *appSide, vms []stage2app.Volu
 	if ap.notify != nil {
 		notify = ap.notify.Path()
 	}
-	shared, err := setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.keepPaths, s.log)
-	side.wg.Wait()
+	rootfsReady := func() error {
+		side.rootfs.Wait()
+		if side.rootfsErr != nil {
+			return fmt.Errorf("app %q: %w", a.Name(), side.rootfsErr)
+		}
+		return nil
+	}
+	shared, err := setupAppMounts(p, a, vms, pf, ids, notify, shared, !s.keepPaths, rootfsReady, s.log)
+	side.wait()
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", a.Name(), err)
 	}
