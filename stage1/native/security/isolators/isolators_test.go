@@ -13,13 +13,14 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 )
 
+// iso decodes one isolator as run does (Decode).
 func iso(t *testing.T, name, value string) types.Isolator {
 	t.Helper()
-	var i types.Isolator
-	if err := json.Unmarshal([]byte(`{"name":"`+name+`","value":`+value+`}`), &i); err != nil {
+	isos, err := Decode([]manifest.Isolator{{Name: name, Value: json.RawMessage(value)}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return i
+	return isos[0]
 }
 
 func testIsolators(t *testing.T) types.Isolators {

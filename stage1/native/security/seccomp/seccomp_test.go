@@ -13,20 +13,23 @@ import (
 	"testing"
 
 	"github.com/appc/spec/schema/types"
+	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/appspawn/appspawntest"
 	"github.com/rkt/rkt/stage1/native/security/caps/capset"
+	"github.com/rkt/rkt/stage1/native/security/isolators"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
+// iso decodes one isolator as run does (isolators.Decode).
 func iso(t *testing.T, name, value string) types.Isolator {
 	t.Helper()
-	var i types.Isolator
-	if err := json.Unmarshal([]byte(`{"name":"`+name+`","value":`+value+`}`), &i); err != nil {
+	isos, err := isolators.Decode([]manifest.Isolator{{Name: name, Value: json.RawMessage(value)}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return i
+	return isos[0]
 }
 
 func retain(t *testing.T, v string) types.Isolator {
