@@ -301,6 +301,70 @@ func nativeCgroupDirs(uuid string) []string {
 	return dirs
 }
 
+// An app has cgroups of its own only where its isolators need them on a
+// v1 or hybrid host, as rkt's apps, systemd units, had (APPX-05): with
+// --memory in the memory hierarchy, with --cpu in cpu and cpuacct, and
+// without limits none, staying in the pod's. On a v2 host every app has
+// its own.
+func TestNativeAppCgroupsFollowIsolators(t *testing.T) {
+	e, _ := runEnv(t)
+	uuidFile := filepath.Join(e.Root, "uuid-cgroups")
+	show := "sed -n 's/^[0-9]*:\\([a-z,]*\\):/\\1 /p' /proc/self/cgroup | sort"
+	r := nativeRun(t, e, "--uuid-file-save="+uuidFile,
+		"example.com/busybox", "--name=mem", "--memory=64M", "--exec=/bin/sh", "--", "-c", "echo MEM; "+show, "---",
+		"example.com/busybox", "--name=cpu", "--cpu=500m", "--exec=/bin/sh", "--", "-c", "sleep 0.2; echo CPU; "+show, "---",
+		"example.com/busybox", "--name=bare", "--exec=/bin/sh", "--", "-c", "sleep 0.4; echo BARE; "+show)
+	if r.Code != 0 {
+		t.Fatalf("pod: %s", r)
+	}
+	uuid := readFile(t, uuidFile)
+	pod := "/rkt-" + uuid
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		for _, app := range []string{"mem", "cpu", "bare"} {
+			if !strings.Contains(r.Stdout, " "+pod+"/app-"+app+"\n") {
+				t.Errorf("v2: app %s not in its own cgroup:\n%s", app, r.Stdout)
+			}
+		}
+		return
+	}
+	// Each app's lines: "<controllers> <cgroup>".
+	lines := map[string]map[string]string{}
+	var cur string
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		switch l {
+		case "MEM", "CPU", "BARE":
+			cur = strings.ToLower(l)
+			lines[cur] = map[string]string{}
+			continue
+		}
+		if f := strings.Fields(l); cur != "" && len(f) == 2 {
+			lines[cur][f[0]] = f[1]
+		}
+	}
+	want := map[string]map[string]string{
+		"mem":  {"memory": pod + "/app-mem", "cpu": pod, "cpuacct": pod, "pids": pod},
+		"cpu":  {"memory": pod, "cpu": pod + "/app-cpu", "cpuacct": pod + "/app-cpu", "pids": pod},
+		"bare": {"memory": pod, "cpu": pod, "cpuacct": pod, "pids": pod},
+	}
+	for app, ctrls := range want {
+		for ctrl, cg := range ctrls {
+			got, ok := lines[app][ctrl]
+			if !ok {
+				continue // a hierarchy this host lacks, or co-mounted
+			}
+			if got != cg {
+				t.Errorf("app %s: %s cgroup %s, want %s", app, ctrl, got, cg)
+			}
+		}
+	}
+	if len(lines["bare"]) == 0 {
+		t.Errorf("no cgroups printed:\n%s", r)
+	}
+	if d := nativeCgroupDirs(uuid); len(d) != 0 {
+		t.Errorf("cgroups left after the pod exited: %v", d)
+	}
+}
+
 func TestNativeCgroupsEnter(t *testing.T) {
 	e, _ := runEnv(t)
 	cmd, uuid := startPod(t, e, append(nativeFlags(t), "example.com/busybox",

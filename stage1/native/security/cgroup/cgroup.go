@@ -3,11 +3,12 @@
 //
 // A pod gets one cgroup, "rkt-<uuid>", directly under the root of every
 // hierarchy this process can use (each v1 controller hierarchy, the v2
-// unified hierarchy, or both on a hybrid host). Every app lives in
-// "app-<name>" below it; the supervisor in the pod's cgroup itself on v1
-// and hybrid hosts, and in the "stage1" leaf on v2, where processes may
-// only live in leaves once controllers are enabled for children
-// (SupervisorLeaf). The cgroup filesystem is driven by
+// unified hierarchy, or both on a hybrid host). An app lives in
+// "app-<name>" below it (on v1 and hybrid hosts only in the hierarchies
+// of the controllers its limits set, appControllers); the supervisor in
+// the pod's cgroup itself on v1 and hybrid hosts, and in the "stage1"
+// leaf on v2, where processes may only live in leaves once controllers
+// are enabled for children (SupervisorLeaf). The cgroup filesystem is driven by
 // github.com/opencontainers/cgroups (fs for v1 and hybrid, fs2 for v2).
 package cgroup
 
@@ -105,26 +106,37 @@ func inheritCpuset(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.clone_children"), []byte("1"), 0)
 }
 
-// appControllers are the v1 hierarchies an app has a cgroup of its own
-// in, below the pod's: those of the controllers its isolators set
-// (memory; cpu for quota and shares) and the per-app CPU accounting
-// (cpuacct, often co-mounted with cpu). In the other hierarchies (pids,
-// blkio, devices, freezer, cpuset, name=systemd, and the v2 one of a
-// hybrid host) an app's processes stay in the pod's cgroup, as they did
-// in rkt, whose systemd made a unit's cgroup only in the hierarchies of
-// the controllers that unit set. Each hierarchy more costs every app a
-// mkdir, a tasks write and an rmdir (~0.1 ms, all under the kernel's
-// one cgroup mutex), so seven fewer save ~0.7 ms an app. Pure v2 hosts
-// have one hierarchy: the app cgroup is there.
-var appControllers = map[string]bool{"memory": true, "cpu": true, "cpuacct": true}
+// appControllers returns the v1 hierarchies an app with the limits res
+// has a cgroup of its own in, below the pod's: those of the controllers
+// its isolators set, memory for resource/memory, cpu and cpuacct (which
+// systemd always pairs) for resource/cpu and os/linux/cpu-shares. In the
+// others an app's processes stay in the pod's cgroup, as they did in
+// rkt, where an app was a systemd unit and systemd made a unit's cgroup
+// only in the hierarchies of the controllers the unit set (reference
+// APPX-05 maps the isolators to those settings). Each hierarchy costs
+// an app a mkdir, a `tasks` write, an rmdir and the kernel's freeing of
+// the cgroup, all under its one cgroup mutex: ~0.1 ms an app, a memory
+// cgroup more. Pure v2 hosts have one hierarchy: the app cgroup is
+// always there.
+func appControllers(res *cgroups.Resources) map[string]bool {
+	c := map[string]bool{}
+	if res.Memory != 0 {
+		c["memory"] = true
+	}
+	if res.CpuQuota != 0 || res.CpuShares != 0 {
+		c["cpu"], c["cpuacct"] = true, true
+	}
+	return c
+}
 
 // child creates the cgroup name below the pod's and returns its
-// manager. On v1 and hybrid hosts that is one mkdir per hierarchy (the
+// manager. On v1 and hybrid hosts that is one mkdir per hierarchy of
+// ctrls (none at all when it is empty: the manager then has no paths; the
 // cpuset child takes the pod's cpus and mems through the
 // cgroup.clone_children NewPod set), a third of what the library's Apply
 // costs, which walks the ancestors of each; on v2 Apply also enables the
 // controllers for the children, so it is used there.
-func (p *Pod) child(name string) (cgroups.Manager, error) {
+func (p *Pod) child(name string, ctrls map[string]bool) (cgroups.Manager, error) {
 	rel := "/" + Prefix + p.uuid + "/" + name
 	if cgroups.IsCgroup2UnifiedMode() {
 		mgr, err := newManager(rel, &cgroups.Resources{})
@@ -135,7 +147,7 @@ func (p *Pod) child(name string) (cgroups.Manager, error) {
 	}
 	paths := map[string]string{}
 	for ctrl, dir := range p.mgr.GetPaths() {
-		if !appControllers[ctrl] {
+		if !ctrls[ctrl] {
 			continue
 		}
 		c := filepath.Join(dir, name)
@@ -216,7 +228,7 @@ func (p *Pod) App(name string, res *cgroups.Resources, oom *int) (*App, error) {
 	}
 	a := &App{name: name, oomScore: oom}
 	var err error
-	if a.mgr, err = p.child(dir); err != nil {
+	if a.mgr, err = p.child(dir, appControllers(res)); err != nil {
 		return nil, fmt.Errorf("creating cgroup of app %s: %w", name, err)
 	}
 	if err := a.openTasks(); err != nil {
@@ -300,16 +312,16 @@ func removeEmpty(mgr cgroups.Manager) bool {
 			dirs = append(dirs, p)
 		}
 	}
-	// The children (the apps', the stage1 leaf) are in an app
-	// controller's hierarchy when there is one (v1 and hybrid hosts).
-	for ctrl := range appControllers {
-		if d := mgr.Path(ctrl); d != "" {
-			dirs = append([]string{d}, slices.DeleteFunc(dirs, func(x string) bool { return x == d })...)
-			break
-		}
-	}
+	// The children (the apps', the stage1 leaf) are in the hierarchies
+	// of the app controllers on v1 and hybrid hosts, an app only in
+	// those its isolators need (appControllers), and in the one
+	// hierarchy on v2: the union of their names is tried everywhere.
 	var children []string
-	for _, d := range dirs {
+	for _, ctrl := range []string{"memory", "cpu", "cpuacct", ""} {
+		d := mgr.Path(ctrl)
+		if d == "" {
+			continue
+		}
 		ents, err := os.ReadDir(d)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -318,17 +330,16 @@ func removeEmpty(mgr cgroups.Manager) bool {
 			return false
 		}
 		for _, e := range ents {
-			if e.IsDir() {
+			if e.IsDir() && !slices.Contains(children, e.Name()) {
 				children = append(children, e.Name())
 			}
 		}
-		break
 	}
 	gone := func(err error) bool { return err == nil || errors.Is(err, os.ErrNotExist) }
 	ok := true
 	for _, d := range dirs {
 		// Most hierarchies have no child of the pod's (the apps' are in
-		// three on v1 and hybrid hosts): one rmdir each, instead of one
+		// at most three on v1 and hybrid hosts): one rmdir each, instead of one
 		// per child failing with ENOENT first (~0.05 ms per app). A
 		// cgroup with children refuses with EBUSY.
 		if err := unix.Rmdir(d); gone(err) {

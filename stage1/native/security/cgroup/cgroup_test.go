@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -106,7 +107,7 @@ func TestPodAppLimits(t *testing.T) {
 	if got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "oom_score_adj"); got != "42" {
 		t.Errorf("oom_score_adj = %s", got)
 	}
-	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-example.com%2Fapp")
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-example.com%2Fapp", appControllers(res))
 
 	if cgroups.IsCgroup2UnifiedMode() {
 		dir := app.Path("")
@@ -167,7 +168,10 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	}
 	// Whatever fails below, nothing of the pod stays.
 	t.Cleanup(func() { _ = DestroyByName(uuid) })
-	app, err := pod.App("app", nil, nil)
+	// With limits: the app has cgroups of its own in the app
+	// hierarchies, below the pod's, to kill in and remove.
+	res, _ := testLimits()
+	app, err := pod.App("app", res, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +181,7 @@ func TestDestroyByNameKillsLeftovers(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app", appControllers(res))
 	// Simulates gc after the supervisor died: only the name is known.
 	if err := DestroyByName(uuid); err != nil {
 		_ = cmd.Process.Kill()
@@ -226,14 +230,16 @@ func appCmd(t *testing.T, app *App) *exec.Cmd {
 	return cmd
 }
 
-// waitJoined waits until the process pid has left the caller's cgroups.
-func waitJoined(t *testing.T, pid int, want string) {
+// waitJoined waits until the process pid is in the cgroup want in every
+// hierarchy where an app with the controllers ctrls (appControllers) has
+// a cgroup of its own (appHierarchy).
+func waitJoined(t *testing.T, pid int, want string, ctrls map[string]bool) {
 	t.Helper()
 	for range 200 {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 		in, all := 0, 0
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if appHierarchy(l) {
+			if appHierarchy(l, ctrls) {
 				all++
 				if strings.HasSuffix(l, want) {
 					in++
@@ -250,9 +256,10 @@ func waitJoined(t *testing.T, pid int, want string) {
 }
 
 // appHierarchy reports whether a line of /proc/PID/cgroup is of a
-// hierarchy in which apps have cgroups of their own (appControllers; the
-// unified one on a pure v2 host).
-func appHierarchy(line string) bool {
+// hierarchy in which an app with the controllers ctrls (appControllers)
+// has a cgroup of its own: one of them on v1, the unified one on a pure
+// v2 host.
+func appHierarchy(line string, ctrls map[string]bool) bool {
 	f := strings.SplitN(line, ":", 3)
 	if len(f) != 3 {
 		return false
@@ -261,7 +268,7 @@ func appHierarchy(line string) bool {
 		return cgroups.IsCgroup2UnifiedMode()
 	}
 	for _, c := range strings.Split(f[1], ",") {
-		if appControllers[c] {
+		if ctrls[c] {
 			return true
 		}
 	}
@@ -301,11 +308,12 @@ func cgroupsOf(t *testing.T, pid int) map[string]string {
 
 // The supervisor is created in its cgroup on every hierarchy (each v1
 // controller and the v2 one), an app process ends up in the app's in
-// the hierarchies apps have their own cgroups in (born in the v2 one of
-// a pure v2 host, joining the v1 ones through TasksFiles) and stays
-// where its parent is in the others, and the caller, all its threads,
-// stays where it was: the thread that joined the stage1 cgroup to fork
-// was thrown away.
+// the hierarchies the app has its own cgroups in (born in the v2 one of
+// a pure v2 host, joining the v1 ones its limits need through
+// TasksFiles) and stays where its parent is in the others (all of them
+// for an app without limits on a v1 or hybrid host, which gets no
+// cgroup there), and the caller, all its threads, stays where it was:
+// the thread that joined the stage1 cgroup to fork was thrown away.
 func TestStartBornInCgroup(t *testing.T) {
 	requireRoot(t)
 	before := cgroupsOf(t, os.Getpid())
@@ -316,11 +324,19 @@ func TestStartBornInCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = pod.Destroy() }()
-	app, err := pod.App("app", nil, nil)
+	res, _ := testLimits()
+	app, err := pod.App("app", res, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(cmd *exec.Cmd, leaf string) {
+	bare, err := pod.App("bare", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// check checks the cgroups of cmd, started in leaf (below the pod's
+	// cgroup) of the hierarchies where an app with the controllers ctrls
+	// has a cgroup of its own; nil ctrls: of every hierarchy.
+	check := func(cmd *exec.Cmd, leaf string, ctrls map[string]bool) {
 		t.Helper()
 		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 		got := readFile(t, "/proc/"+strconv.Itoa(cmd.Process.Pid), "cgroup")
@@ -337,8 +353,8 @@ func TestStartBornInCgroup(t *testing.T) {
 			if strings.HasPrefix(l, "0::") && !cgroups.IsCgroup2UnifiedMode() && !cgroups.IsCgroup2HybridMode() {
 				continue
 			}
-			if strings.HasPrefix(leaf, "app-") && !appHierarchy(l) {
-				// Not an app hierarchy: where its parent (we) is.
+			if ctrls != nil && !appHierarchy(l, ctrls) {
+				// Not one of the app's hierarchies: where its parent (we) is.
 				if l != selfLines[i] {
 					t.Errorf("%s: %s, want %s", leaf, l, selfLines[i])
 				}
@@ -353,13 +369,33 @@ func TestStartBornInCgroup(t *testing.T) {
 	if _, err := startApp(app, startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
-	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app")
-	check(cmd, "app-app")
+	waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-app", appControllers(res))
+	check(cmd, "app-app", appControllers(res))
+	cmd = appCmd(t, bare)
+	if _, err := startApp(bare, startCmd(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	if cgroups.IsCgroup2UnifiedMode() {
+		waitJoined(t, cmd.Process.Pid, "/rkt-"+uuid+"/app-bare", nil)
+	} else {
+		// Nothing to join: it has no cgroup of its own.
+		if n := len(bare.TasksFiles()); n != 0 {
+			t.Errorf("app without limits: %d tasks files, want none", n)
+		}
+		for _, ctrl := range []string{"memory", "cpu", "cpuacct", "pids", "devices"} {
+			if d := pod.Path(ctrl); d != "" {
+				if _, err := os.Stat(filepath.Join(d, "app-bare")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("app without limits has a %s cgroup: %v", ctrl, err)
+				}
+			}
+		}
+	}
+	check(cmd, "app-bare", map[string]bool{})
 	cmd = exec.Command("sleep", "100")
 	if _, err := pod.StartSupervisor(forkthread.Start(nil), startCmd(cmd)); err != nil {
 		t.Fatal(err)
 	}
-	check(cmd, SupervisorLeaf())
+	check(cmd, SupervisorLeaf(), nil)
 	// The thread that joined the pod's cgroups to fork is thrown away:
 	// it is on its way out when StartSupervisor returns, and gone soon
 	// after (on a loaded machine, not always at once; destroy spares the

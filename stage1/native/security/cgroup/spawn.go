@@ -96,7 +96,7 @@ func (p *Pod) StartSupervisor(t *forkthread.Thread, fork ForkFunc) (int, error) 
 	mgr, rel := p.mgr, "/"+Prefix+p.uuid
 	if leaf != "" {
 		var err error
-		if mgr, err = p.child(leaf); err != nil {
+		if mgr, err = p.child(leaf, nil); err != nil {
 			return 0, fmt.Errorf("creating the stage1 cgroup of pod %s: %w", p.uuid, err)
 		}
 		rel += "/" + leaf
