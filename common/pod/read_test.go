@@ -388,3 +388,46 @@ func TestManifestOutline(t *testing.T) {
 		}
 	}
 }
+
+// WriteStage2 makes the app's directory in the stage1's upper layer and
+// links the pod's copy of its manifest there; an existing one is kept.
+func TestWriteStage2(t *testing.T) {
+	root := rdRoot(t)
+	p := rdCreate(t, root)
+	rdWrite(t, p.Path(stage1abi.OverlayPrepared), "")
+	for _, app := range []string{"web", "worker"} {
+		rdWrite(t, p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)), `{"name":"`+app+`"}`)
+		if err := p.WriteStage2(app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, app := range []string{"web", "worker"} {
+		dir := filepath.Join(p.Stage1UpperDir(), stage1abi.Stage2Dir, app)
+		if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
+			t.Errorf("%s: rootfs: %v", app, err)
+		}
+		got, err := os.Stat(filepath.Join(dir, "manifest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := os.Stat(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(got, src) {
+			t.Errorf("%s: the stage2 manifest is not a link of appsinfo's", app)
+		}
+	}
+	// A pod without the app info has nothing to write.
+	if err := p.WriteStage2("ghost"); err == nil {
+		t.Error("WriteStage2 of an app without info succeeded")
+	}
+	// Kept, and a second call changes nothing.
+	m := filepath.Join(p.Stage1UpperDir(), stage1abi.Stage2Dir, "web", "manifest")
+	if err := p.WriteStage2("web"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(m); string(b) != `{"name":"web"}` {
+		t.Errorf("manifest %q", b)
+	}
+}

@@ -325,7 +325,7 @@ func (p *preparer) writePodDir(pd *pod.Pod, pmJSON, s1manifest []byte, s1tree st
 			return err
 		}
 		for _, a := range apps {
-			if err := pd.WriteStage2(a.name, a.manifest); err != nil {
+			if err := pd.WriteStage2(a.name); err != nil {
 				return err
 			}
 		}

@@ -175,11 +175,7 @@ func stage2OfEarlierBuilds(p *pod.Pod, apps []string) error {
 		if _, err := os.Stat(filepath.Join(p.Stage1UpperDir(), filepath.FromSlash(stage1abi.Stage2Dir), app, "manifest")); err == nil {
 			continue
 		}
-		m, err := os.ReadFile(p.Path(filepath.Join(stage1abi.AppsInfoDir, app, stage1abi.AppManifestFile)))
-		if err != nil {
-			return fmt.Errorf("app %s: manifest: %w", app, err)
-		}
-		if err := p.WriteStage2(app, m); err != nil {
+		if err := p.WriteStage2(app); err != nil {
 			return err
 		}
 	}

@@ -240,7 +240,10 @@ func TestStage2OfEarlierBuilds(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
 		t.Errorf("rootfs: %v", err)
 	}
-	if err := p.WriteStage2("web", []byte("prepared")); err != nil {
+	if err := os.Remove(filepath.Join(dir, "manifest")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest"), []byte("prepared"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := stage2OfEarlierBuilds(p, []string{"web"}); err != nil {
