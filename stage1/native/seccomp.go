@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt/rkt/common/stage1abi"
@@ -59,17 +58,15 @@ func buildSecurity(pod *supervisor.Pod, ra *stage1abi.RunArgs) (supervisor.Secur
 
 // filterKey is what decides an app's filter among its isolators: the
 // seccomp ones, as the manifest gives them.
-func filterKey(isos types.Isolators) string {
+func filterKey(isos isolators.Isolators) string {
 	var b strings.Builder
 	for _, iso := range isos {
-		if iso.Name != types.LinuxSeccompRetainSetName && iso.Name != types.LinuxSeccompRemoveSetName {
+		if iso.Name != isolators.SeccompRetainSetName && iso.Name != isolators.SeccompRemoveSetName {
 			continue
 		}
-		b.WriteString(iso.Name.String())
+		b.WriteString(iso.Name)
 		b.WriteByte(0)
-		if iso.ValueRaw != nil {
-			b.Write(*iso.ValueRaw)
-		}
+		b.Write(iso.Raw)
 		b.WriteByte(0)
 	}
 	return b.String()
@@ -77,7 +74,7 @@ func filterKey(isos types.Isolators) string {
 
 // buildFilter assembles one app's filter, encoded for the supervisor
 // (load.Encode); nil when the app has none.
-func buildFilter(isos types.Isolators, insecure bool) ([]byte, error) {
+func buildFilter(isos isolators.Isolators, insecure bool) ([]byte, error) {
 	f, err := seccomp.Build(isos, insecure)
 	if err != nil || !f.Active() {
 		return nil, err

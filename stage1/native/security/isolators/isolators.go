@@ -1,16 +1,20 @@
 // Package isolators works out what an app's appc isolators ask of the
-// native stage1: its capability sets, no_new_privs, cgroup limits and
-// oom_score_adj, decoded with the appc schema. Only the stage1's run
-// links it: it hands the results to the pod supervisor
-// (supervisor.AppSecurity), which so links no appc package.
+// native stage1: its capability sets, seccomp set, no_new_privs, cgroup
+// limits and oom_score_adj. It decodes and checks the values of the
+// isolator kinds the stage1 applies as the appc schema does, without
+// linking the schema (its packages cost every pod start ~0.2 ms of
+// initialization in the stage1's run); stage0 checked the whole pod
+// manifest with the schema already. Only the stage1's run links it: it
+// hands the results to the pod supervisor (supervisor.AppSecurity).
 package isolators
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 
-	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/cgroups"
 
@@ -18,41 +22,153 @@ import (
 	"github.com/rkt/rkt/stage1/native/security/caps"
 )
 
+// The names of the isolators the native stage1 applies (the appc
+// spec's).
+const (
+	CapsRetainSetName    = "os/linux/capabilities-retain-set"
+	CapsRemoveSetName    = "os/linux/capabilities-remove-set"
+	SeccompRetainSetName = "os/linux/seccomp-retain-set"
+	SeccompRemoveSetName = "os/linux/seccomp-remove-set"
+	NoNewPrivilegesName  = "os/linux/no-new-privileges"
+	OOMScoreAdjName      = "os/linux/oom-score-adj"
+	CPUSharesName        = "os/linux/cpu-shares"
+	MemoryName           = "resource/memory"
+	CPUName              = "resource/cpu"
+)
+
 // cpuPeriod is the CFS period (µs) used with resource/cpu limits, as systemd
 // did for rkt's CPUQuota=.
 const cpuPeriod = 100000
 
-// Decode decodes isolators read by package manifest with the schema,
-// which knows their kinds and checks their values.
-func Decode(raw []manifest.Isolator) (types.Isolators, error) {
+// Isolator is one isolator of an app.
+type Isolator struct {
+	Name string
+	// Raw is the value as the manifest gives it.
+	Raw json.RawMessage
+	// Value is the decoded value of a kind the stage1 applies: a
+	// CapsSet, a SeccompSet, a NoNewPrivileges, an OOMScoreAdj, a
+	// CPUShares or a *Resource; nil for other kinds.
+	Value any
+}
+
+// Isolators are an app's isolators, in the manifest's order.
+type Isolators []Isolator
+
+// CapsSet is the value of a capabilities retain or remove set.
+type CapsSet []string
+
+// SeccompSet is the value of a seccomp retain or remove set: syscalls
+// and groups, and the errno blocked syscalls fail with ("" for the
+// default).
+type SeccompSet struct {
+	Set   []string `json:"set"`
+	Errno string   `json:"errno"`
+}
+
+// NoNewPrivileges is the value of os/linux/no-new-privileges.
+type NoNewPrivileges bool
+
+// OOMScoreAdj is the value of os/linux/oom-score-adj, -1000 to 1000.
+type OOMScoreAdj int
+
+// CPUShares is the value of os/linux/cpu-shares, 2 to 262144.
+type CPUShares int
+
+// Resource is the value of resource/memory and resource/cpu.
+type Resource struct {
+	Default bool      `json:"default"`
+	Request *Quantity `json:"request"`
+	Limit   *Quantity `json:"limit"`
+}
+
+// Decode decodes the isolators read by package manifest, the values of
+// the kinds the stage1 applies checked as the appc schema checks them.
+func Decode(raw []manifest.Isolator) (Isolators, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	buf := []byte{'['}
-	for i, iso := range raw {
-		if i > 0 {
-			buf = append(buf, ',')
+	isos := make(Isolators, 0, len(raw))
+	for _, r := range raw {
+		// As the schema's decoder (which dereferences a missing value).
+		if v := strings.TrimSpace(string(r.Value)); v == "" || v == "null" {
+			return nil, fmt.Errorf("isolator %q has no value", r.Name)
 		}
-		// The schema's decoder dereferences a missing value.
-		if v := strings.TrimSpace(string(iso.Value)); v == "" || v == "null" {
-			return nil, fmt.Errorf("isolator %q has no value", iso.Name)
-		}
-		name, err := json.Marshal(iso.Name)
+		v, err := decodeValue(r.Name, r.Value)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("isolators: %s: %w", r.Name, err)
 		}
-		buf = append(buf, `{"name":`...)
-		buf = append(buf, name...)
-		buf = append(buf, `,"value":`...)
-		buf = append(buf, iso.Value...)
-		buf = append(buf, '}')
-	}
-	buf = append(buf, ']')
-	var isos types.Isolators
-	if err := json.Unmarshal(buf, &isos); err != nil {
-		return nil, fmt.Errorf("isolators: %w", err)
+		isos = append(isos, Isolator{Name: r.Name, Raw: r.Value, Value: v})
 	}
 	return isos, nil
+}
+
+// decodeValue decodes and checks the value of an isolator of a kind
+// the stage1 applies; nil for other kinds.
+func decodeValue(name string, raw json.RawMessage) (any, error) {
+	switch name {
+	case CapsRetainSetName, CapsRemoveSetName:
+		var v struct {
+			Set []string `json:"set"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if len(v.Set) == 0 {
+			return nil, errors.New("set must be non-empty")
+		}
+		return CapsSet(v.Set), nil
+	case SeccompRetainSetName, SeccompRemoveSetName:
+		var v SeccompSet
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if len(v.Set) == 0 {
+			return nil, errors.New("set must be non-empty")
+		}
+		for i, c := range v.Errno {
+			if i == 0 && c != 'E' {
+				return nil, fmt.Errorf("errno must start with an 'E' character, got %s", v.Errno)
+			}
+			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return nil, fmt.Errorf("errno can only contain upper case or numeric characters, got %s", v.Errno)
+			}
+		}
+		return v, nil
+	case NoNewPrivilegesName:
+		var v bool
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		return NoNewPrivileges(v), nil
+	case OOMScoreAdjName:
+		var v int
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if v < -1000 || v > 1000 {
+			return nil, fmt.Errorf("%s must be between -1000 and 1000, got %d", name, v)
+		}
+		return OOMScoreAdj(v), nil
+	case CPUSharesName:
+		var v int
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if v < 2 || v > 262144 {
+			return nil, fmt.Errorf("%s must be between 2 and 262144, got %d", name, v)
+		}
+		return CPUShares(v), nil
+	case MemoryName, CPUName:
+		var v Resource
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if v.Default {
+			return nil, errors.New("default must be false")
+		}
+		return &v, nil
+	}
+	return nil, nil
 }
 
 // Caps returns the capability sets of a root app from its isolators.
@@ -60,20 +176,20 @@ func Decode(raw []manifest.Isolator) (types.Isolators, error) {
 // gives the default set minus its capabilities, both together are an error.
 // disableRestriction (--insecure-options=capabilities) gives every
 // capability known to the running kernel. Use Set.ForUID for non-root apps.
-func Caps(isos types.Isolators, disableRestriction bool) (caps.Set, error) {
-	var retain, remove []types.LinuxCapability
+func Caps(isos Isolators, disableRestriction bool) (caps.Set, error) {
+	var retain, remove []string
 	var haveRetain, haveRemove bool
 	for i := range isos {
 		iso := &isos[i]
 		switch iso.Name {
-		case types.LinuxCapabilitiesRetainSetName:
+		case CapsRetainSetName:
 			s, err := capSet(iso)
 			if err != nil {
 				return caps.Set{}, err
 			}
 			haveRetain = true
 			retain = append(retain, s...)
-		case types.LinuxCapabilitiesRevokeSetName:
+		case CapsRemoveSetName:
 			s, err := capSet(iso)
 			if err != nil {
 				return caps.Set{}, err
@@ -83,7 +199,7 @@ func Caps(isos types.Isolators, disableRestriction bool) (caps.Set, error) {
 		}
 	}
 	if haveRetain && haveRemove {
-		return caps.Set{}, fmt.Errorf("cannot have both %s and %s isolators", types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName)
+		return caps.Set{}, fmt.Errorf("cannot have both %s and %s isolators", CapsRetainSetName, CapsRemoveSetName)
 	}
 
 	var bounding []capability.Cap
@@ -96,18 +212,18 @@ func Caps(isos types.Isolators, disableRestriction bool) (caps.Set, error) {
 		bounding = all
 	case haveRetain:
 		for _, n := range retain {
-			c, err := caps.Parse(string(n))
+			c, err := caps.Parse(n)
 			if err != nil {
-				return caps.Set{}, fmt.Errorf("%s: %w", types.LinuxCapabilitiesRetainSetName, err)
+				return caps.Set{}, fmt.Errorf("%s: %w", CapsRetainSetName, err)
 			}
 			bounding = append(bounding, c)
 		}
 	default:
 		removed := map[capability.Cap]bool{}
 		for _, n := range remove {
-			c, err := caps.Parse(string(n))
+			c, err := caps.Parse(n)
 			if err != nil {
-				return caps.Set{}, fmt.Errorf("%s: %w", types.LinuxCapabilitiesRevokeSetName, err)
+				return caps.Set{}, fmt.Errorf("%s: %w", CapsRemoveSetName, err)
 			}
 			removed[c] = true
 		}
@@ -124,75 +240,57 @@ func Caps(isos types.Isolators, disableRestriction bool) (caps.Set, error) {
 	return caps.Bounded(bounding), nil
 }
 
-func capSet(iso *types.Isolator) ([]types.LinuxCapability, error) {
-	v, ok := iso.Value().(types.LinuxCapabilitiesSet)
-	if !ok || v == nil {
-		return nil, fmt.Errorf("isolator %s: unexpected value type %T", iso.Name, iso.Value())
+func capSet(iso *Isolator) ([]string, error) {
+	v, ok := iso.Value.(CapsSet)
+	if !ok {
+		return nil, fmt.Errorf("isolator %s: unexpected value type %T", iso.Name, iso.Value)
 	}
-	return v.Set(), nil
+	return v, nil
 }
 
 // NoNewPrivs reports whether an os/linux/no-new-privileges isolator is
 // true (see caps.NoNewPrivs for the rest of the rule).
-func NoNewPrivs(isos types.Isolators) bool {
+func NoNewPrivs(isos Isolators) bool {
 	for i := range isos {
-		if isos[i].Name != types.LinuxNoNewPrivilegesName {
-			continue
-		}
-		if v, ok := isos[i].Value().(*types.LinuxNoNewPrivileges); ok && v != nil && bool(*v) {
+		if v, ok := isos[i].Value.(NoNewPrivileges); ok && isos[i].Name == NoNewPrivilegesName && bool(v) {
 			return true
 		}
 	}
 	return false
 }
 
-// value returns the decoded value of an isolator. Isolators built with the
-// appc constructors' AsIsolator for resources carry an empty value, so the
-// raw JSON is decoded again when present.
-func value(iso types.Isolator) (types.IsolatorValue, error) {
-	if iso.ValueRaw == nil {
-		return iso.Value(), nil
-	}
-	b, err := json.Marshal(iso)
-	if err != nil {
-		return nil, fmt.Errorf("isolator %s: %w", iso.Name, err)
-	}
-	var fresh types.Isolator
-	if err := json.Unmarshal(b, &fresh); err != nil {
-		return nil, fmt.Errorf("isolator %s: %w", iso.Name, err)
-	}
-	return fresh.Value(), nil
-}
-
 // Resources converts the isolators to cgroup limits and the oom_score_adj
-// (nil when none is set). The last isolator of a
-// kind wins, like types.Isolators.GetByName.
-func Resources(isos types.Isolators) (*cgroups.Resources, *int, error) {
+// (nil when none is set). The last isolator of a kind wins, as with the
+// appc schema's Isolators.GetByName.
+func Resources(isos Isolators) (*cgroups.Resources, *int, error) {
 	res := &cgroups.Resources{}
 	var oom *int
 	for _, iso := range isos {
-		switch iso.Name {
-		case types.ResourceMemoryName, types.ResourceCPUName, types.LinuxCPUSharesName, types.LinuxOOMScoreAdjName:
-		default:
-			continue
-		}
-		v, err := value(iso)
-		if err != nil {
-			return nil, nil, err
-		}
-		switch v := v.(type) {
-		case *types.ResourceMemory:
-			if l := v.Limit(); l != nil {
-				if l.Value() <= 0 {
-					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, l)
-				}
-				res.Memory = l.Value()
+		switch v := iso.Value.(type) {
+		case *Resource:
+			if v.Limit == nil {
+				continue
 			}
-		case *types.ResourceCPU:
-			if l := v.Limit(); l != nil {
-				milli := l.MilliValue()
+			switch iso.Name {
+			case MemoryName:
+				n, err := v.Limit.Value()
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", iso.Name, err)
+				}
+				if n <= 0 {
+					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, v.Limit)
+				}
+				res.Memory = n
+			case CPUName:
+				milli, err := v.Limit.MilliValue()
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", iso.Name, err)
+				}
 				if milli <= 0 {
-					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, l)
+					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, v.Limit)
+				}
+				if milli > math.MaxInt64/cpuPeriod {
+					return nil, nil, fmt.Errorf("%s: limit %s is too large", iso.Name, v.Limit)
 				}
 				// 1000 millicores = one full period per period.
 				res.CpuQuota = milli * cpuPeriod / 1000
@@ -202,13 +300,11 @@ func Resources(isos types.Isolators) (*cgroups.Resources, *int, error) {
 					res.CpuQuota = 1000
 				}
 			}
-		case *types.LinuxCPUShares:
-			res.CpuShares = uint64(*v)
-		case *types.LinuxOOMScoreAdj:
-			n := int(*v)
+		case CPUShares:
+			res.CpuShares = uint64(v)
+		case OOMScoreAdj:
+			n := int(v)
 			oom = &n
-		default:
-			return nil, nil, fmt.Errorf("isolator %s: unexpected value type %T", iso.Name, v)
 		}
 	}
 	return res, oom, nil

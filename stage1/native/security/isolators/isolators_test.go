@@ -2,11 +2,11 @@ package isolators
 
 import (
 	"encoding/json"
-	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/appc/spec/schema/types"
+	"github.com/appc/spec/schema/types/resource"
 	"github.com/moby/sys/capability"
 
 	"github.com/rkt/rkt/stage1/manifest"
@@ -14,7 +14,7 @@ import (
 )
 
 // iso decodes one isolator as run does (Decode).
-func iso(t *testing.T, name, value string) types.Isolator {
+func iso(t *testing.T, name, value string) Isolator {
 	t.Helper()
 	isos, err := Decode([]manifest.Isolator{{Name: name, Value: json.RawMessage(value)}})
 	if err != nil {
@@ -23,18 +23,31 @@ func iso(t *testing.T, name, value string) types.Isolator {
 	return isos[0]
 }
 
-func testIsolators(t *testing.T) types.Isolators {
-	// Built through the appc constructors on purpose: their AsIsolator
-	// leaves the value empty and must still work.
-	mem, err := types.NewResourceMemoryIsolator("64Mi", "64Mi")
-	if err != nil {
-		t.Fatal(err)
+func testIsolators(t *testing.T) Isolators {
+	return Isolators{
+		iso(t, MemoryName, `{"request":"64Mi","limit":"64Mi"}`),
+		iso(t, CPUName, `{"request":"250m","limit":"500m"}`),
+		iso(t, CPUSharesName, `512`),
+		iso(t, OOMScoreAdjName, `42`),
 	}
-	return types.Isolators{
-		mem.AsIsolator(),
-		iso(t, types.ResourceCPUName, `{"request":"250m","limit":"500m"}`),
-		iso(t, types.LinuxCPUSharesName, `512`),
-		iso(t, types.LinuxOOMScoreAdjName, `42`),
+}
+
+// The names are the appc schema's.
+func TestNames(t *testing.T) {
+	for ours, theirs := range map[string]types.ACIdentifier{
+		CapsRetainSetName:    CapsRetainSetName,
+		CapsRemoveSetName:    CapsRemoveSetName,
+		SeccompRetainSetName: types.LinuxSeccompRetainSetName,
+		SeccompRemoveSetName: types.LinuxSeccompRemoveSetName,
+		NoNewPrivilegesName:  types.LinuxNoNewPrivilegesName,
+		OOMScoreAdjName:      types.LinuxOOMScoreAdjName,
+		CPUSharesName:        types.LinuxCPUSharesName,
+		MemoryName:           MemoryName,
+		CPUName:              types.ResourceCPUName,
+	} {
+		if ours != string(theirs) {
+			t.Errorf("%s, the schema's %s", ours, theirs)
+		}
 	}
 }
 
@@ -59,14 +72,14 @@ func TestCapsDefault(t *testing.T) {
 }
 
 func TestCapsRetainRemove(t *testing.T) {
-	s, err := Caps(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN","CAP_SYS_ADMIN"]}`)}, false)
+	s, err := Caps(Isolators{iso(t, CapsRetainSetName, `{"set":["CAP_NET_ADMIN","CAP_SYS_ADMIN"]}`)}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := caps.Names(s.Bounding); !slices.Equal(got, []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}) {
 		t.Fatalf("retain: %v", got)
 	}
-	s, err = Caps(types.Isolators{iso(t, types.LinuxCapabilitiesRevokeSetName, `{"set":["CAP_NET_RAW","CAP_MKNOD"]}`)}, false)
+	s, err = Caps(Isolators{iso(t, CapsRemoveSetName, `{"set":["CAP_NET_RAW","CAP_MKNOD"]}`)}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,20 +87,20 @@ func TestCapsRetainRemove(t *testing.T) {
 	if len(got) != len(caps.DefaultRetained)-2 || slices.Contains(got, "CAP_NET_RAW") || slices.Contains(got, "CAP_MKNOD") || !slices.Contains(got, "CAP_CHOWN") {
 		t.Fatalf("remove: %v", got)
 	}
-	_, err = Caps(types.Isolators{
-		iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN"]}`),
-		iso(t, types.LinuxCapabilitiesRevokeSetName, `{"set":["CAP_NET_RAW"]}`),
+	_, err = Caps(Isolators{
+		iso(t, CapsRetainSetName, `{"set":["CAP_NET_ADMIN"]}`),
+		iso(t, CapsRemoveSetName, `{"set":["CAP_NET_RAW"]}`),
 	}, false)
 	if err == nil {
 		t.Fatal("retain+remove: expected error")
 	}
-	if _, err := Caps(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_BOGUS"]}`)}, false); err == nil {
+	if _, err := Caps(Isolators{iso(t, CapsRetainSetName, `{"set":["CAP_BOGUS"]}`)}, false); err == nil {
 		t.Fatal("unknown capability: expected error")
 	}
 }
 
 func TestCapsDisabled(t *testing.T) {
-	s, err := Caps(types.Isolators{iso(t, types.LinuxCapabilitiesRetainSetName, `{"set":["CAP_NET_ADMIN"]}`)}, true)
+	s, err := Caps(Isolators{iso(t, CapsRetainSetName, `{"set":["CAP_NET_ADMIN"]}`)}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,21 +114,15 @@ func TestCapsDisabled(t *testing.T) {
 }
 
 func TestNoNewPrivs(t *testing.T) {
-	nnp := func(v string) types.Isolator {
-		var i types.Isolator
-		if err := i.UnmarshalJSON([]byte(`{"name":"` + types.LinuxNoNewPrivilegesName + `","value":` + v + `}`)); err != nil {
-			t.Fatal(err)
-		}
-		return i
-	}
+	nnp := func(v string) Isolator { return iso(t, NoNewPrivilegesName, v) }
 	for i, tc := range []struct {
-		isos types.Isolators
+		isos Isolators
 		want bool
 	}{
 		{nil, false},
-		{types.Isolators{nnp("true")}, true},
-		{types.Isolators{nnp("false")}, false},
-		{types.Isolators{nnp("false"), nnp("true"), nnp("false")}, true},
+		{Isolators{nnp("true")}, true},
+		{Isolators{nnp("false")}, false},
+		{Isolators{nnp("false"), nnp("true"), nnp("false")}, true},
 	} {
 		if got := NoNewPrivs(tc.isos); got != tc.want {
 			t.Errorf("case %d: got %v want %v", i, got, tc.want)
@@ -134,42 +141,125 @@ func TestResources(t *testing.T) {
 	if res, oom, err := Resources(nil); err != nil || oom != nil || res.Memory != 0 {
 		t.Fatalf("no isolators: %+v %v %v", res, oom, err)
 	}
-	if _, _, err := Resources(types.Isolators{iso(t, types.ResourceMemoryName, `{"limit":"0"}`)}); err == nil {
+	if _, _, err := Resources(Isolators{iso(t, MemoryName, `{"limit":"0"}`)}); err == nil {
 		t.Fatal("a zero memory limit: accepted")
 	}
 }
 
-// Decode gives what the schema gives for the app as a whole, and refuses
-// an isolator without a value, which the schema's decoder would crash on.
+// Decode accepts and refuses what the appc schema's decoder accepts
+// and refuses, for the kinds the stage1 applies, and decodes them to the
+// same values; other kinds are kept undecoded. It refuses an isolator
+// without a value, which the schema's decoder would crash on.
 func TestDecode(t *testing.T) {
-	app := `{"exec":["/x"],"user":"0","group":"0","isolators":[` +
-		`{"name":"resource/memory","value":{"limit":"64M"}},` +
-		`{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NET_BIND_SERVICE"]}},` +
-		`{"name":"os/linux/no-new-privileges","value":true}]}`
-	var lean manifest.App
-	if err := json.Unmarshal([]byte(app), &lean); err != nil {
-		t.Fatal(err)
-	}
-	var want types.App
-	if err := json.Unmarshal([]byte(app), &want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(lean.Isolators)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want.Isolators) {
-		t.Errorf("got %+v, want %+v", got, want.Isolators)
+	for _, tc := range []struct{ name, value string }{
+		{MemoryName, `{"limit":"64M"}`},
+		{MemoryName, `{"request":"1Gi","limit":"1.5Gi"}`},
+		{MemoryName, `{"limit":"lots"}`},
+		{MemoryName, `{"limit":"64M","default":true}`},
+		{MemoryName, `{"limit":64000000}`},
+		{MemoryName, `{}`},
+		{MemoryName, `[]`},
+		{CPUName, `{"limit":"500m"}`},
+		{CPUName, `{"request":"2","limit":"2.5"}`},
+		{CPUName, `{"limit":"1e3m"}`},
+		{CPUSharesName, `512`},
+		{CPUSharesName, `1`},
+		{CPUSharesName, `262145`},
+		{CPUSharesName, `"512"`},
+		{OOMScoreAdjName, `42`},
+		{OOMScoreAdjName, `-1000`},
+		{OOMScoreAdjName, `1001`},
+		{OOMScoreAdjName, `1.5`},
+		{NoNewPrivilegesName, `true`},
+		{NoNewPrivilegesName, `"yes"`},
+		{CapsRetainSetName, `{"set":["CAP_NET_BIND_SERVICE"]}`},
+		{CapsRetainSetName, `{"set":[]}`},
+		{CapsRemoveSetName, `{"set":["CAP_NET_RAW","CAP_MKNOD"]}`},
+		{CapsRemoveSetName, `{"set":"CAP_NET_RAW"}`},
+		{SeccompRetainSetName, `{"set":["@rkt/default-whitelist"],"errno":"EPERM"}`},
+		{SeccompRemoveSetName, `{"set":["reboot"]}`},
+		{SeccompRemoveSetName, `{"set":[]}`},
+		{SeccompRemoveSetName, `{"set":["reboot"],"errno":"eperm"}`},
+		{SeccompRemoveSetName, `{"set":["reboot"],"errno":"E_PERM"}`},
+		{SeccompRemoveSetName, `{"set":["reboot"],"errno":"PERM"}`},
+		{"os/linux/selinux-context", `{"user":"u","role":"r","type":"t","level":"s0"}`},
+		{"example.com/own", `{"anything":1}`},
+	} {
+		var want types.Isolator
+		wantErr := want.UnmarshalJSON([]byte(`{"name":"` + tc.name + `","value":` + tc.value + `}`))
+		isos, err := Decode([]manifest.Isolator{{Name: tc.name, Value: json.RawMessage(tc.value)}})
+		if (err != nil) != (wantErr != nil) {
+			t.Errorf("%s %s: error %v, the schema's %v", tc.name, tc.value, err, wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		got := isos[0]
+		if got.Name != tc.name || string(got.Raw) != tc.value {
+			t.Errorf("%s %s: decoded as %+v", tc.name, tc.value, got)
+		}
+		if !sameValue(t, got.Value, want.Value()) {
+			t.Errorf("%s %s: value %#v, the schema's %#v", tc.name, tc.value, got.Value, want.Value())
+		}
 	}
 	if isos, err := Decode(nil); err != nil || isos != nil {
 		t.Errorf("no isolators: %v %v", isos, err)
 	}
 	for _, v := range []string{"", "null", " null "} {
-		if _, err := Decode([]manifest.Isolator{{Name: "resource/memory", Value: json.RawMessage(v)}}); err == nil {
+		if _, err := Decode([]manifest.Isolator{{Name: MemoryName, Value: json.RawMessage(v)}}); err == nil {
 			t.Errorf("value %q: accepted", v)
 		}
 	}
-	if _, err := Decode([]manifest.Isolator{{Name: "resource/memory", Value: json.RawMessage(`{"limit":"lots"}`)}}); err == nil {
-		t.Error("a bad limit: accepted")
+}
+
+// sameValue reports whether our decoded value says what the schema's
+// does.
+func sameValue(t *testing.T, ours any, theirs types.IsolatorValue) bool {
+	t.Helper()
+	switch v := theirs.(type) {
+	case nil:
+		return ours == nil
+	case types.LinuxCapabilitiesSet:
+		o, ok := ours.(CapsSet)
+		var want []string
+		for _, c := range v.Set() {
+			want = append(want, string(c))
+		}
+		return ok && slices.Equal(o, want)
+	case types.LinuxSeccompSet:
+		o, ok := ours.(SeccompSet)
+		var want []string
+		for _, e := range v.Set() {
+			want = append(want, string(e))
+		}
+		return ok && slices.Equal(o.Set, want) && o.Errno == string(v.Errno())
+	case *types.LinuxNoNewPrivileges:
+		o, ok := ours.(NoNewPrivileges)
+		return ok && bool(o) == bool(*v)
+	case *types.LinuxOOMScoreAdj:
+		o, ok := ours.(OOMScoreAdj)
+		return ok && int(o) == int(*v)
+	case *types.LinuxCPUShares:
+		o, ok := ours.(CPUShares)
+		return ok && int(o) == int(*v)
+	case *types.ResourceMemory:
+		o, ok := ours.(*Resource)
+		return ok && sameQuantity(t, o.Limit, v.Limit()) && sameQuantity(t, o.Request, v.Request())
+	case *types.ResourceCPU:
+		o, ok := ours.(*Resource)
+		return ok && sameQuantity(t, o.Limit, v.Limit()) && sameQuantity(t, o.Request, v.Request())
 	}
+	// Kinds the stage1 does not apply are not decoded.
+	return ours == nil
+}
+
+func sameQuantity(t *testing.T, ours *Quantity, theirs *resource.Quantity) bool {
+	t.Helper()
+	if ours == nil || theirs == nil {
+		return ours == nil && theirs == nil
+	}
+	v, err := ours.Value()
+	m, err2 := ours.MilliValue()
+	return err == nil && err2 == nil && v == theirs.Value() && m == theirs.MilliValue()
 }

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt/rkt/stage1/native/security/isolators"
 	"github.com/rkt/rkt/stage1/native/security/seccomp/syscalls"
 )
 
@@ -62,10 +62,10 @@ func (f *Filter) Active() bool {
 // Build computes the filter of an app from its isolators. disabled
 // (--insecure-options=seccomp) turns seccomp off. At most one seccomp
 // isolator is allowed per app; without one the default whitelist applies.
-func Build(isos types.Isolators, disabled bool) (*Filter, error) {
-	var found *types.Isolator
+func Build(isos isolators.Isolators, disabled bool) (*Filter, error) {
+	var found *isolators.Isolator
 	for i := range isos {
-		if isos[i].Name != types.LinuxSeccompRetainSetName && isos[i].Name != types.LinuxSeccompRemoveSetName {
+		if isos[i].Name != isolators.SeccompRetainSetName && isos[i].Name != isolators.SeccompRemoveSetName {
 			continue
 		}
 		if found != nil {
@@ -84,18 +84,18 @@ func Build(isos types.Isolators, disabled bool) (*Filter, error) {
 		return &Filter{Mode: Whitelist, Syscalls: known(info, groups[GroupRktDefaultWhitelist])}, nil
 	}
 
-	set, ok := found.Value().(types.LinuxSeccompSet)
-	if !ok || set == nil {
-		return nil, fmt.Errorf("isolator %s: unexpected value type %T", found.Name, found.Value())
+	set, ok := found.Value.(isolators.SeccompSet)
+	if !ok {
+		return nil, fmt.Errorf("isolator %s: unexpected value type %T", found.Name, found.Value)
 	}
-	if err := set.AssertValid(); err != nil {
-		return nil, fmt.Errorf("isolator %s: %w", found.Name, err)
+	if len(set.Set) == 0 {
+		return nil, fmt.Errorf("isolator %s: set must be non-empty", found.Name)
 	}
 	f := &Filter{Mode: Whitelist}
-	if found.Name == types.LinuxSeccompRemoveSetName {
+	if found.Name == isolators.SeccompRemoveSetName {
 		f.Mode = Blacklist
 	}
-	if e := string(set.Errno()); e != "" {
+	if e := set.Errno; e != "" {
 		n, err := ParseErrno(e)
 		if err != nil {
 			return nil, fmt.Errorf("isolator %s: %w", found.Name, err)
@@ -104,8 +104,8 @@ func Build(isos types.Isolators, disabled bool) (*Filter, error) {
 	}
 
 	var names []string
-	for _, entry := range set.Set() {
-		e := strings.TrimSpace(string(entry))
+	for _, entry := range set.Set {
+		e := strings.TrimSpace(entry)
 		switch {
 		case e == GroupAll:
 			if f.Mode == Whitelist {

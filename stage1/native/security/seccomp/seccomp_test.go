@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/appc/spec/schema/types"
 	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/native/appspawn"
 	"github.com/rkt/rkt/stage1/native/appspawn/appspawntest"
@@ -23,7 +22,7 @@ import (
 )
 
 // iso decodes one isolator as run does (isolators.Decode).
-func iso(t *testing.T, name, value string) types.Isolator {
+func iso(t *testing.T, name, value string) isolators.Isolator {
 	t.Helper()
 	isos, err := isolators.Decode([]manifest.Isolator{{Name: name, Value: json.RawMessage(value)}})
 	if err != nil {
@@ -32,15 +31,15 @@ func iso(t *testing.T, name, value string) types.Isolator {
 	return isos[0]
 }
 
-func retain(t *testing.T, v string) types.Isolator {
-	return iso(t, types.LinuxSeccompRetainSetName, v)
+func retain(t *testing.T, v string) isolators.Isolator {
+	return iso(t, isolators.SeccompRetainSetName, v)
 }
 
-func remove(t *testing.T, v string) types.Isolator {
-	return iso(t, types.LinuxSeccompRemoveSetName, v)
+func remove(t *testing.T, v string) isolators.Isolator {
+	return iso(t, isolators.SeccompRemoveSetName, v)
 }
 
-func mustBuild(t *testing.T, isos types.Isolators) *Filter {
+func mustBuild(t *testing.T, isos isolators.Isolators) *Filter {
 	t.Helper()
 	f, err := Build(isos, false)
 	if err != nil {
@@ -76,13 +75,13 @@ func TestBuildDefault(t *testing.T) {
 
 func TestBuildGroups(t *testing.T) {
 	for _, g := range []string{GroupRktDefaultWhitelist, GroupDockerDefaultWhitelist} {
-		f := mustBuild(t, types.Isolators{retain(t, `{"set":["`+g+`"]}`)})
+		f := mustBuild(t, isolators.Isolators{retain(t, `{"set":["`+g+`"]}`)})
 		if f.Mode != Whitelist || !slices.Contains(f.Syscalls, "openat") || slices.Contains(f.Syscalls, "mount") {
 			t.Errorf("%s: %+v", g, f)
 		}
 	}
 	for _, g := range []string{GroupRktDefaultBlacklist, GroupDockerDefaultBlacklist} {
-		f := mustBuild(t, types.Isolators{remove(t, `{"set":["`+g+`"],"errno":"ENOSYS"}`)})
+		f := mustBuild(t, isolators.Isolators{remove(t, `{"set":["`+g+`"],"errno":"ENOSYS"}`)})
 		if f.Mode != Blacklist || f.Errno != syscall.ENOSYS || !slices.Contains(f.Syscalls, "mount") || slices.Contains(f.Syscalls, "read") {
 			t.Errorf("%s: %+v", g, f)
 		}
@@ -91,26 +90,26 @@ func TestBuildGroups(t *testing.T) {
 			t.Errorf("%s: foreign syscall kept", g)
 		}
 	}
-	f := mustBuild(t, types.Isolators{retain(t, `{"set":["@appc.io/all"]}`)})
+	f := mustBuild(t, isolators.Isolators{retain(t, `{"set":["@appc.io/all"]}`)})
 	if f.Active() {
 		t.Error("@appc.io/all retain-set must disable seccomp")
 	}
-	f = mustBuild(t, types.Isolators{remove(t, `{"set":["@appc.io/empty"],"errno":"EPERM"}`)})
+	f = mustBuild(t, isolators.Isolators{remove(t, `{"set":["@appc.io/empty"],"errno":"EPERM"}`)})
 	if f.Mode != Whitelist || !slices.Contains(f.Syscalls, "read") || f.Errno != syscall.EPERM {
 		t.Errorf("@appc.io/empty remove-set: %+v", f)
 	}
-	f = mustBuild(t, types.Isolators{remove(t, `{"set":["@docker/default-blacklist","getcwd","uname"]}`)})
+	f = mustBuild(t, isolators.Isolators{remove(t, `{"set":["@docker/default-blacklist","getcwd","uname"]}`)})
 	if !slices.Contains(f.Syscalls, "getcwd") || !slices.Contains(f.Syscalls, "ptrace") || f.Errno != 0 {
 		t.Errorf("mixed remove-set: %+v", f)
 	}
-	f = mustBuild(t, types.Isolators{retain(t, `{"set":["read","write","exit_group"],"errno":"EACCES"}`)})
+	f = mustBuild(t, isolators.Isolators{retain(t, `{"set":["read","write","exit_group"],"errno":"EACCES"}`)})
 	if !slices.Equal(f.Syscalls, []string{"exit_group", "read", "write"}) || f.Errno != syscall.EACCES {
 		t.Errorf("retain-set: %+v", f)
 	}
 }
 
 func TestBuildErrors(t *testing.T) {
-	cases := map[string]types.Isolators{
+	cases := map[string]isolators.Isolators{
 		"too many seccomp isolators": {retain(t, `{"set":["read"]}`), remove(t, `{"set":["mount"]}`)},
 		"unknown syscall":            {retain(t, `{"set":["no_such_syscall"]}`)},
 		"unsupported seccomp group":  {retain(t, `{"set":["@systemd/clock"]}`)},
@@ -124,13 +123,13 @@ func TestBuildErrors(t *testing.T) {
 		}
 	}
 	// Insecure option disables seccomp but the isolator count is still checked.
-	if f, err := Build(types.Isolators{retain(t, `{"set":["read"]}`)}, true); err != nil || f.Active() {
+	if f, err := Build(isolators.Isolators{retain(t, `{"set":["read"]}`)}, true); err != nil || f.Active() {
 		t.Errorf("disabled: %v %+v", err, f)
 	}
 }
 
 func TestInstructions(t *testing.T) {
-	f := mustBuild(t, types.Isolators{remove(t, `{"set":["getcwd"],"errno":"EPERM"}`)})
+	f := mustBuild(t, isolators.Isolators{remove(t, `{"set":["getcwd"],"errno":"EPERM"}`)})
 	insts, err := f.Instructions()
 	if err != nil {
 		t.Fatal(err)
@@ -233,12 +232,12 @@ func errString(err error) string {
 
 // helperIsolators are the isolators of each helper mode: getcwd blocked
 // with EPERM, getcwd blocked (kill), and the default whitelist.
-func helperIsolators(t *testing.T, mode string) types.Isolators {
+func helperIsolators(t *testing.T, mode string) isolators.Isolators {
 	switch mode {
 	case "errno":
-		return types.Isolators{remove(t, `{"set":["getcwd"],"errno":"EPERM"}`)}
+		return isolators.Isolators{remove(t, `{"set":["getcwd"],"errno":"EPERM"}`)}
 	case "kill":
-		return types.Isolators{remove(t, `{"set":["getcwd"]}`)}
+		return isolators.Isolators{remove(t, `{"set":["getcwd"]}`)}
 	}
 	return nil
 }
