@@ -141,23 +141,11 @@ func decodeValue(name string, raw json.RawMessage) (any, error) {
 		}
 		return NoNewPrivileges(v), nil
 	case OOMScoreAdjName:
-		var v int
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, err
-		}
-		if v < -1000 || v > 1000 {
-			return nil, fmt.Errorf("%s must be between -1000 and 1000, got %d", name, v)
-		}
-		return OOMScoreAdj(v), nil
+		v, err := intBetween(name, raw, -1000, 1000)
+		return OOMScoreAdj(v), err
 	case CPUSharesName:
-		var v int
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, err
-		}
-		if v < 2 || v > 262144 {
-			return nil, fmt.Errorf("%s must be between 2 and 262144, got %d", name, v)
-		}
-		return CPUShares(v), nil
+		v, err := intBetween(name, raw, 2, 262144)
+		return CPUShares(v), err
 	case MemoryName, CPUName:
 		var v Resource
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -169,6 +157,19 @@ func decodeValue(name string, raw json.RawMessage) (any, error) {
 		return &v, nil
 	}
 	return nil, nil
+}
+
+// intBetween decodes the integer value of the isolator name, which must
+// be between lo and hi.
+func intBetween(name string, raw json.RawMessage, lo, hi int) (int, error) {
+	var v int
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, err
+	}
+	if v < lo || v > hi {
+		return 0, fmt.Errorf("%s must be between %d and %d, got %d", name, lo, hi, v)
+	}
+	return v, nil
 }
 
 // Caps returns the capability sets of a root app from its isolators.
@@ -259,6 +260,19 @@ func NoNewPrivs(isos Isolators) bool {
 	return false
 }
 
+// positiveLimit returns the limit q of the resource isolator name in the
+// unit get gives it, which must be positive.
+func positiveLimit(name string, q *Quantity, get func(*Quantity) (int64, error)) (int64, error) {
+	n, err := get(q)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("%s: limit must be positive, got %s", name, q)
+	}
+	return n, nil
+}
+
 // Resources converts the isolators to cgroup limits and the oom_score_adj
 // (nil when none is set). The last isolator of a kind wins, as with the
 // appc schema's Isolators.GetByName.
@@ -273,21 +287,15 @@ func Resources(isos Isolators) (*cgroups.Resources, *int, error) {
 			}
 			switch iso.Name {
 			case MemoryName:
-				n, err := v.Limit.Value()
+				n, err := positiveLimit(iso.Name, v.Limit, (*Quantity).Value)
 				if err != nil {
-					return nil, nil, fmt.Errorf("%s: %w", iso.Name, err)
-				}
-				if n <= 0 {
-					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, v.Limit)
+					return nil, nil, err
 				}
 				res.Memory = n
 			case CPUName:
-				milli, err := v.Limit.MilliValue()
+				milli, err := positiveLimit(iso.Name, v.Limit, (*Quantity).MilliValue)
 				if err != nil {
-					return nil, nil, fmt.Errorf("%s: %w", iso.Name, err)
-				}
-				if milli <= 0 {
-					return nil, nil, fmt.Errorf("%s: limit must be positive, got %s", iso.Name, v.Limit)
+					return nil, nil, err
 				}
 				if milli > math.MaxInt64/cpuPeriod {
 					return nil, nil, fmt.Errorf("%s: limit %s is too large", iso.Name, v.Limit)

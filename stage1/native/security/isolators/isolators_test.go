@@ -141,8 +141,25 @@ func TestResources(t *testing.T) {
 	if res, oom, err := Resources(nil); err != nil || oom != nil || res.Memory != 0 {
 		t.Fatalf("no isolators: %+v %v %v", res, oom, err)
 	}
-	if _, _, err := Resources(Isolators{iso(t, MemoryName, `{"limit":"0"}`)}); err == nil {
-		t.Fatal("a zero memory limit: accepted")
+	for _, bad := range []Isolator{
+		iso(t, MemoryName, `{"limit":"0"}`),
+		iso(t, MemoryName, `{"limit":"-1Mi"}`),
+		iso(t, MemoryName, `{"limit":"9Ei"}`),
+		iso(t, CPUName, `{"limit":"0m"}`),
+		iso(t, CPUName, `{"limit":"1e14"}`),
+	} {
+		if _, _, err := Resources(Isolators{bad}); err == nil {
+			t.Errorf("%s %s: accepted", bad.Name, bad.Raw)
+		}
+	}
+	// A request alone sets no limit; fractions round up.
+	res, _, err = Resources(Isolators{iso(t, MemoryName, `{"request":"1Gi"}`), iso(t, CPUName, `{"limit":"0.0001"}`)})
+	if err != nil || res.Memory != 0 || res.CpuQuota != 1000 {
+		t.Errorf("request only, tiny cpu: %+v %v", res, err)
+	}
+	res, _, err = Resources(Isolators{iso(t, MemoryName, `{"limit":"1.5Ki"}`), iso(t, CPUName, `{"limit":"1.5"}`)})
+	if err != nil || res.Memory != 1536 || res.CpuQuota != 150000 {
+		t.Errorf("1.5Ki, 1.5 CPUs: %+v %v", res, err)
 	}
 }
 
