@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema/types"
+
+	"github.com/rkt/rkt/common/quantity"
 )
 
 // isolators applies the per-app flags to the image's isolators: the
@@ -79,7 +81,15 @@ func isolators(image types.Isolators, a *App) (types.Isolators, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
 		}
-		if v.Limit().Value() < 4096 {
+		// The schema's Value wraps around beyond int64 (1e999999999 came
+		// out under 4096): checked exactly.
+		q, err := quantity.Parse(a.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
+		}
+		if n, err := q.Value(); err != nil {
+			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
+		} else if n < 4096 {
 			return nil, fmt.Errorf("%w: --memory %q: at least 4096 bytes", ErrArgs, a.Memory)
 		}
 		iso := v.AsIsolator()

@@ -131,6 +131,8 @@ func TestBuildOverridesAndChecks(t *testing.T) {
 		{Pod{Ports: []string{"http"}}, []string{"x"}},
 		{Pod{Mounts: []string{"volume=v"}}, []string{"x"}},
 		{Pod{}, []string{"x", "--memory=1"}},
+		{Pod{}, []string{"x", "--memory=1e999999999"}},
+		{Pod{}, []string{"x", "--memory=1e30"}},
 		{Pod{}, []string{"x", "--seccomp=mode=bogus,reboot"}},
 		{Pod{}, []string{"x", "x"}}, // duplicate app name
 	} {
@@ -141,6 +143,20 @@ func TestBuildOverridesAndChecks(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%+v %v accepted", bad.p, bad.args)
+		}
+	}
+}
+
+// A memory limit beyond int64 is refused as such (the schema's Value
+// wraps around: 1e30 came out under 4096 bytes).
+func TestMemoryTooLarge(t *testing.T) {
+	for _, m := range []string{"1e30", "9Ei", "1e999999999"} {
+		apps, err := ParseApps([]string{"x", "--memory=" + m})
+		if err == nil {
+			_, err = Build(&Pod{}, apps, []Image{image(t, "x", nil)})
+		}
+		if err == nil || strings.Contains(err.Error(), "4096") || !strings.Contains(err.Error(), m) {
+			t.Errorf("--memory=%s: %v", m, err)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/cgroups"
 
+	"github.com/rkt/rkt/common/quantity"
 	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 )
@@ -76,9 +77,9 @@ type CPUShares int
 
 // Resource is the value of resource/memory and resource/cpu.
 type Resource struct {
-	Default bool      `json:"default"`
-	Request *Quantity `json:"request"`
-	Limit   *Quantity `json:"limit"`
+	Default bool               `json:"default"`
+	Request *quantity.Quantity `json:"request"`
+	Limit   *quantity.Quantity `json:"limit"`
 }
 
 // Decode decodes the isolators read by package manifest, the values of
@@ -262,7 +263,7 @@ func NoNewPrivs(isos Isolators) bool {
 
 // positiveLimit returns the limit q of the resource isolator name in the
 // unit get gives it, which must be positive.
-func positiveLimit(name string, q *Quantity, get func(*Quantity) (int64, error)) (int64, error) {
+func positiveLimit(name string, q *quantity.Quantity, get func(*quantity.Quantity) (int64, error)) (int64, error) {
 	n, err := get(q)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", name, err)
@@ -287,13 +288,13 @@ func Resources(isos Isolators) (*cgroups.Resources, *int, error) {
 			}
 			switch iso.Name {
 			case MemoryName:
-				n, err := positiveLimit(iso.Name, v.Limit, (*Quantity).Value)
+				n, err := positiveLimit(iso.Name, v.Limit, (*quantity.Quantity).Value)
 				if err != nil {
 					return nil, nil, err
 				}
 				res.Memory = n
 			case CPUName:
-				milli, err := positiveLimit(iso.Name, v.Limit, (*Quantity).MilliValue)
+				milli, err := positiveLimit(iso.Name, v.Limit, (*quantity.Quantity).MilliValue)
 				if err != nil {
 					return nil, nil, err
 				}

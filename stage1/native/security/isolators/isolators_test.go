@@ -9,6 +9,7 @@ import (
 	"github.com/appc/spec/schema/types/resource"
 	"github.com/moby/sys/capability"
 
+	"github.com/rkt/rkt/common/quantity"
 	"github.com/rkt/rkt/stage1/manifest"
 	"github.com/rkt/rkt/stage1/native/security/caps"
 )
@@ -271,7 +272,7 @@ func sameValue(t *testing.T, ours any, theirs types.IsolatorValue) bool {
 	return ours == nil
 }
 
-func sameQuantity(t *testing.T, ours *Quantity, theirs *resource.Quantity) bool {
+func sameQuantity(t *testing.T, ours *quantity.Quantity, theirs *resource.Quantity) bool {
 	t.Helper()
 	if ours == nil || theirs == nil {
 		return ours == nil && theirs == nil

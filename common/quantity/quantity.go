@@ -1,4 +1,7 @@
-package isolators
+// Package quantity parses the amounts of appc's resource isolators
+// ("64M", "1.5Gi", "500m") exactly, to the values the appc schema
+// gives them, without linking the schema.
+package quantity
 
 import (
 	"errors"
@@ -34,9 +37,9 @@ var (
 	binarySuffixes  = map[string]int{"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 )
 
-// ParseQuantity parses a quantity, accepting what appc's
+// Parse parses a quantity, accepting what appc's
 // resource.ParseQuantity accepts.
-func ParseQuantity(s string) (*Quantity, error) {
+func Parse(s string) (*Quantity, error) {
 	num, suffix, err := splitQuantity(s)
 	if err != nil {
 		return nil, err
@@ -78,7 +81,7 @@ func ParseQuantity(s string) (*Quantity, error) {
 
 // splitQuantity splits s into its number (sign, digits, an optional
 // point and digits; "0" when it has no digit) and its suffix, as the
-// scanner of appc's ParseQuantity does.
+// scanner of appc's resource.ParseQuantity does.
 func splitQuantity(s string) (num, suffix string, err error) {
 	if s == "" {
 		return "", "", errQuantityFormat
@@ -188,7 +191,7 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		s = s[1 : len(s)-1]
 	}
-	p, err := ParseQuantity(strings.TrimSpace(s))
+	p, err := Parse(strings.TrimSpace(s))
 	if err != nil {
 		return err
 	}

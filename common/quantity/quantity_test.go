@@ -1,4 +1,4 @@
-package isolators
+package quantity
 
 import (
 	"errors"
@@ -21,7 +21,7 @@ var quantities = []string{
 
 // ParseQuantity accepts and refuses what appc's does, and gives the
 // same values.
-func TestParseQuantityAsAppc(t *testing.T) {
+func TestParseAsAppc(t *testing.T) {
 	for _, s := range quantities {
 		compareQuantity(t, s)
 	}
@@ -41,7 +41,7 @@ func FuzzParseQuantity(f *testing.F) {
 
 func compareQuantity(t *testing.T, s string) {
 	t.Helper()
-	ours, err := ParseQuantity(s)
+	ours, err := Parse(s)
 	if errors.Is(err, errExponentRange) {
 		// Refused here; appc computes such powers of ten (1e999999999
 		// runs it out of time and memory).
@@ -81,7 +81,7 @@ func compareQuantity(t *testing.T, s string) {
 
 func TestQuantityTooLarge(t *testing.T) {
 	for _, s := range []string{"9Ei", "1e19", "100E"} {
-		q, err := ParseQuantity(s)
+		q, err := Parse(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,13 +89,13 @@ func TestQuantityTooLarge(t *testing.T) {
 			t.Errorf("%s: Value() beyond int64 accepted", s)
 		}
 	}
-	if q, err := ParseQuantity("9e15"); err != nil {
+	if q, err := Parse("9e15"); err != nil {
 		t.Fatal(err)
 	} else if _, err := q.MilliValue(); err != nil || math.MaxInt64/1000 < 9e15 {
 		t.Errorf("9e15: MilliValue: %v", err)
 	}
 	for _, s := range []string{"1e1001", "1e-1001", "1e99999999999999999999"} {
-		if _, err := ParseQuantity(s); err == nil {
+		if _, err := Parse(s); err == nil {
 			t.Errorf("%s: accepted", s)
 		}
 	}
