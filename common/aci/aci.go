@@ -31,10 +31,14 @@
 package aci
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/appc/spec/schema"
+
+	"github.com/rkt/rkt/common/quantity"
 )
 
 // ErrNoManifest is returned when an image has no top-level "manifest" entry.
@@ -71,6 +75,20 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 
 // parseManifest is ParseManifest for Read, whose errors already say "aci".
 func parseManifest(data []byte) (*schema.ImageManifest, error) {
+	if bytes.Contains(data, []byte("resource/")) {
+		// A quantity the schema's parser would compute for minutes is
+		// refused first (quantity.CheckIsolators).
+		var app struct {
+			App *struct {
+				Isolators json.RawMessage `json:"isolators"`
+			} `json:"app"`
+		}
+		if json.Unmarshal(data, &app) == nil && app.App != nil {
+			if err := quantity.CheckIsolators(app.App.Isolators); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+			}
+		}
+	}
 	var im schema.ImageManifest
 	if err := im.UnmarshalJSON(data); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)

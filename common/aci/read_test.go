@@ -670,6 +670,9 @@ func TestManifestErrors(t *testing.T) {
 		{"bad name", mkTar(t, file("manifest", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"A B"}`)), ErrInvalidManifest},
 		{"dir", mkTar(t, dir("manifest/")), ErrInvalidManifest},
 		{"unsupported", mkTar(t, manifestEnt(), ent{name: "rootfs/x", typ: 'Z'}), ErrUnsupportedEntry},
+		// The schema's parser would compute 10^999999999 for minutes.
+		{"huge exponent", mkTar(t, file("manifest", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a",`+
+			`"app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1e-999999999"}}]}}`)), ErrInvalidManifest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -681,6 +684,12 @@ func TestManifestErrors(t *testing.T) {
 		})
 	}
 	if _, err := ParseManifest([]byte(testManifest)); err != nil {
+		t.Error(err)
+	}
+	// Sane resource isolators still pass.
+	ok := `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"exec":["/x"],"user":"0","group":"0",` +
+		`"isolators":[{"name":"resource/memory","value":{"limit":"64M"}},{"name":"resource/cpu","value":{"limit":"1e3"}}]}}`
+	if _, err := ParseManifest([]byte(ok)); err != nil {
 		t.Error(err)
 	}
 }

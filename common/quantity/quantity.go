@@ -4,6 +4,8 @@
 package quantity
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -24,8 +26,8 @@ type Quantity struct {
 // maxExponent bounds the exponent of a quantity.
 const maxExponent = 1000
 
-// errExponentRange is the error of an exponent beyond ±maxExponent.
-var errExponentRange = errors.New("exponent out of range")
+// ErrExponentRange is the error of an exponent beyond ±1000.
+var ErrExponentRange = errors.New("exponent out of range")
 
 // errQuantityFormat is the error of a string that is no quantity.
 var errQuantityFormat = errors.New("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
@@ -63,10 +65,11 @@ func Parse(s string) (*Quantity, error) {
 		if err != nil {
 			return nil, errors.New("unable to parse quantity's suffix")
 		}
-		// Far beyond any resource: refused rather than computed (appc
-		// computes them, and 1e999999999 runs it out of time and memory).
+		// Far beyond any resource: refused rather than computed (the
+		// schema's parser computes 10^999999999 for 1e-999999999, for
+		// minutes; see CheckIsolators).
 		if e > maxExponent || e < -maxExponent {
-			return nil, fmt.Errorf("quantity %s: %w", s, errExponentRange)
+			return nil, fmt.Errorf("quantity %s: %w", s, ErrExponentRange)
 		}
 		// Likewise, without a digit it takes no exponent below -9.
 		if noDigit(s) && e < -9 {
@@ -196,5 +199,44 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*q = *p
+	return nil
+}
+
+// CheckIsolators refuses appc isolators (the JSON array of an app's
+// "isolators") whose resource quantities ("request", "limit") have an
+// exponent beyond ±1000, before the appc schema parses them: its parser
+// computes the power of ten (1e-999999999 held a CPU for minutes), which
+// an image's manifest must not be able to make rkt do. Everything else
+// is left to the schema.
+func CheckIsolators(isolators json.RawMessage) error {
+	if !bytes.Contains(isolators, []byte("resource/")) {
+		return nil
+	}
+	var isos []struct {
+		Name  string          `json:"name"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(isolators, &isos); err != nil {
+		return nil // malformed: the schema says so
+	}
+	for _, iso := range isos {
+		if !strings.HasPrefix(iso.Name, "resource/") {
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(iso.Value, &fields); err != nil {
+			continue
+		}
+		for _, k := range []string{"request", "limit"} {
+			raw, ok := fields[k]
+			if !ok {
+				continue
+			}
+			var q Quantity
+			if err := q.UnmarshalJSON(raw); errors.Is(err, ErrExponentRange) {
+				return fmt.Errorf("isolator %s: %s: %w", iso.Name, k, err)
+			}
+		}
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package quantity
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/big"
@@ -42,7 +43,7 @@ func FuzzParseQuantity(f *testing.F) {
 func compareQuantity(t *testing.T, s string) {
 	t.Helper()
 	ours, err := Parse(s)
-	if errors.Is(err, errExponentRange) {
+	if errors.Is(err, ErrExponentRange) {
 		// Refused here; appc computes such powers of ten (1e999999999
 		// runs it out of time and memory).
 		return
@@ -97,6 +98,29 @@ func TestQuantityTooLarge(t *testing.T) {
 	for _, s := range []string{"1e1001", "1e-1001", "1e99999999999999999999"} {
 		if _, err := Parse(s); err == nil {
 			t.Errorf("%s: accepted", s)
+		}
+	}
+}
+
+// CheckIsolators refuses what would hold the schema's parser, and
+// nothing else.
+func TestCheckIsolators(t *testing.T) {
+	for _, c := range []struct {
+		isos string
+		ok   bool
+	}{
+		{``, true},
+		{`[]`, true},
+		{`[{"name":"os/linux/cpu-shares","value":512}]`, true},
+		{`[{"name":"resource/memory","value":{"limit":"64M","request":"1e3"}}]`, true},
+		{`[{"name":"resource/memory","value":{"limit":"lots"}}]`, true},
+		{`not json`, true},
+		{`[{"name":"resource/memory","value":{"limit":"1e-999999999"}}]`, false},
+		{`[{"name":"resource/cpu","value":{"request":"1e999999999"}}]`, false},
+		{`[{"name":"resource/block-bandwidth","value":{"limit":"5e-1001"}}]`, false},
+	} {
+		if err := CheckIsolators(json.RawMessage(c.isos)); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.isos, err)
 		}
 	}
 }
