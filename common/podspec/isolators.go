@@ -1,6 +1,7 @@
 package podspec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -77,12 +78,9 @@ func isolators(image types.Isolators, a *App) (types.Isolators, error) {
 		add(iso)
 	}
 	if a.Memory != "" {
-		v, err := types.NewResourceMemoryIsolator(a.Memory, a.Memory)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
-		}
-		// The schema's Value wraps around beyond int64 (1e999999999 came
-		// out under 4096): checked exactly.
+		// Parsed exactly first: the schema's parser computes the power
+		// of ten of 1e-999999999 for minutes, and its Value wraps around
+		// beyond int64 (1e999999999 came out under 4096).
 		q, err := quantity.Parse(a.Memory)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
@@ -92,10 +90,17 @@ func isolators(image types.Isolators, a *App) (types.Isolators, error) {
 		} else if n < 4096 {
 			return nil, fmt.Errorf("%w: --memory %q: at least 4096 bytes", ErrArgs, a.Memory)
 		}
+		v, err := types.NewResourceMemoryIsolator(a.Memory, a.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --memory %q: %v", ErrArgs, a.Memory, err)
+		}
 		iso := v.AsIsolator()
 		add(&iso)
 	}
 	if a.CPU != "" {
+		if _, err := quantity.Parse(a.CPU); errors.Is(err, quantity.ErrExponentRange) {
+			return nil, fmt.Errorf("%w: --cpu %q: %v", ErrArgs, a.CPU, err)
+		}
 		v, err := types.NewResourceCPUIsolator(a.CPU, a.CPU)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --cpu %q: %v", ErrArgs, a.CPU, err)

@@ -150,7 +150,7 @@ func TestBuildOverridesAndChecks(t *testing.T) {
 // A memory limit beyond int64 is refused as such (the schema's Value
 // wraps around: 1e30 came out under 4096 bytes).
 func TestMemoryTooLarge(t *testing.T) {
-	for _, m := range []string{"1e30", "9Ei", "1e999999999"} {
+	for _, m := range []string{"1e30", "9Ei", "1e999999999", "1e-999999999"} {
 		apps, err := ParseApps([]string{"x", "--memory=" + m})
 		if err == nil {
 			_, err = Build(&Pod{}, apps, []Image{image(t, "x", nil)})
@@ -158,6 +158,18 @@ func TestMemoryTooLarge(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "4096") || !strings.Contains(err.Error(), m) {
 			t.Errorf("--memory=%s: %v", m, err)
 		}
+	}
+}
+
+// A --cpu the schema's parser would compute for minutes is refused
+// first.
+func TestCPUExponent(t *testing.T) {
+	apps, err := ParseApps([]string{"x", "--cpu=1e-999999999"})
+	if err == nil {
+		_, err = Build(&Pod{}, apps, []Image{image(t, "x", nil)})
+	}
+	if err == nil || !strings.Contains(err.Error(), "exponent out of range") {
+		t.Errorf("--cpu=1e-999999999: %v", err)
 	}
 }
 
