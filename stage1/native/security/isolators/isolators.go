@@ -183,19 +183,17 @@ func Caps(isos Isolators, disableRestriction bool) (caps.Set, error) {
 	var haveRetain, haveRemove bool
 	for i := range isos {
 		iso := &isos[i]
-		switch iso.Name {
-		case CapsRetainSetName:
-			s, err := capSet(iso)
-			if err != nil {
-				return caps.Set{}, err
-			}
+		if iso.Name != CapsRetainSetName && iso.Name != CapsRemoveSetName {
+			continue
+		}
+		s, err := capSet(iso)
+		if err != nil {
+			return caps.Set{}, err
+		}
+		if iso.Name == CapsRetainSetName {
 			haveRetain = true
 			retain = append(retain, s...)
-		case CapsRemoveSetName:
-			s, err := capSet(iso)
-			if err != nil {
-				return caps.Set{}, err
-			}
+		} else {
 			haveRemove = true
 			remove = append(remove, s...)
 		}
