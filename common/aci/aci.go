@@ -31,8 +31,6 @@
 package aci
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -75,19 +73,10 @@ func ParseManifest(data []byte) (*schema.ImageManifest, error) {
 
 // parseManifest is ParseManifest for Read, whose errors already say "aci".
 func parseManifest(data []byte) (*schema.ImageManifest, error) {
-	if bytes.Contains(data, []byte("resource/")) {
-		// A quantity the schema's parser would compute for minutes is
-		// refused first (quantity.CheckIsolators).
-		var app struct {
-			App *struct {
-				Isolators json.RawMessage `json:"isolators"`
-			} `json:"app"`
-		}
-		if json.Unmarshal(data, &app) == nil && app.App != nil {
-			if err := quantity.CheckIsolators(app.App.Isolators); err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
-			}
-		}
+	// A quantity the schema's parser would compute for minutes is
+	// refused first.
+	if err := quantity.CheckManifest(data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	var im schema.ImageManifest
 	if err := im.UnmarshalJSON(data); err != nil {

@@ -440,23 +440,9 @@ func (p *preparer) readPodManifest() (*schema.PodManifest, error) {
 		return nil, fmt.Errorf("--pod-manifest: %w", err)
 	}
 	// A quantity the schema's parser would compute for minutes is
-	// refused first (quantity.CheckIsolators).
-	var apps struct {
-		Apps []struct {
-			App *struct {
-				Isolators json.RawMessage `json:"isolators"`
-			} `json:"app"`
-		} `json:"apps"`
-	}
-	if json.Unmarshal(data, &apps) == nil {
-		for _, a := range apps.Apps {
-			if a.App == nil {
-				continue
-			}
-			if err := quantity.CheckIsolators(a.App.Isolators); err != nil {
-				return nil, fmt.Errorf("--pod-manifest %s: %w", p.opts.PodManifest, err)
-			}
-		}
+	// refused first.
+	if err := quantity.CheckManifest(data); err != nil {
+		return nil, fmt.Errorf("--pod-manifest %s: %w", p.opts.PodManifest, err)
 	}
 	var pm schema.PodManifest
 	if err := json.Unmarshal(data, &pm); err != nil {

@@ -202,6 +202,39 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// CheckManifest is CheckIsolators on the isolators of an image manifest
+// (its "app") or of a pod manifest (each of its "apps").
+func CheckManifest(data []byte) error {
+	if !bytes.Contains(data, []byte("resource/")) {
+		return nil
+	}
+	type app struct {
+		Isolators json.RawMessage `json:"isolators"`
+	}
+	var m struct {
+		App  *app `json:"app"`
+		Apps []struct {
+			App *app `json:"app"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil // malformed: the schema says so
+	}
+	apps := []*app{m.App}
+	for _, a := range m.Apps {
+		apps = append(apps, a.App)
+	}
+	for _, a := range apps {
+		if a == nil {
+			continue
+		}
+		if err := CheckIsolators(a.Isolators); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckIsolators refuses appc isolators (the JSON array of an app's
 // "isolators") whose resource quantities ("request", "limit") have an
 // exponent beyond ±1000, before the appc schema parses them: its parser

@@ -124,3 +124,25 @@ func TestCheckIsolators(t *testing.T) {
 		}
 	}
 }
+
+// CheckManifest finds the isolators of an image manifest and of each app
+// of a pod manifest.
+func TestCheckManifest(t *testing.T) {
+	bad := `[{"name":"resource/memory","value":{"limit":"1e-999999999"}}]`
+	good := `[{"name":"resource/memory","value":{"limit":"64M"}}]`
+	for _, c := range []struct {
+		m  string
+		ok bool
+	}{
+		{`{"acKind":"ImageManifest","name":"a"}`, true},
+		{`{"acKind":"ImageManifest","app":{"isolators":` + good + `}}`, true},
+		{`{"acKind":"ImageManifest","app":{"isolators":` + bad + `}}`, false},
+		{`{"acKind":"PodManifest","apps":[{"name":"a","app":{"isolators":` + good + `}},{"name":"b"}]}`, true},
+		{`{"acKind":"PodManifest","apps":[{"name":"a"},{"name":"b","app":{"isolators":` + bad + `}}]}`, false},
+		{`{"resource/":`, true},
+	} {
+		if err := CheckManifest([]byte(c.m)); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.m, err)
+		}
+	}
+}
